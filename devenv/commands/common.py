@@ -1,0 +1,24 @@
+"""Helpers shared by subcommands: from parsed arguments to a loaded stack."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from devenv.config import LoadOptions, Stack, load_stack
+
+
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    return LoadOptions(
+        files=tuple(Path(f) for f in (getattr(args, "files", None) or ())),
+        project_name=getattr(args, "project_name", None),
+        env_file=Path(args.env_file) if getattr(args, "env_file", None) else None,
+        profiles=tuple(getattr(args, "profiles", None) or ()),
+        cwd=Path.cwd(),
+        environ=dict(os.environ),
+    )
+
+
+def load(args: argparse.Namespace) -> Stack:
+    return load_stack(load_options(args))

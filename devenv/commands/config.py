@@ -1,0 +1,16 @@
+"""`devenv config`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser("config", help="(not yet built)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    print("devenv config: not built yet")
+    return 2

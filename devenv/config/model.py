@@ -1,0 +1,253 @@
+"""The resolved, validated and immutable model of a stack.
+
+This is the contract between `devenv.config` (which builds it from Compose files,
+`x-devenv` blocks and `.env`) and everything downstream (engine, runtime, front
+ends). Durations are seconds as floats; paths are absolute. Nothing here knows
+how the model is loaded or what runs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from devenv.errors import SelectionError, did_you_mean
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def frozen_map(values: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """A read-only view of a copy, so a Stack cannot be changed after it is built."""
+    return MappingProxyType(dict(values or {}))
+
+
+class Condition(str, Enum):
+    """`depends_on` conditions, as in the Compose Specification."""
+
+    STARTED = "service_started"
+    HEALTHY = "service_healthy"
+    COMPLETED = "service_completed_successfully"
+
+
+RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a piece of configuration came from, for error messages."""
+
+    file: Path
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else str(self.file)
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """A port in Compose's long form. `published` is a string, as Compose keeps it
+    (it may be a range like "8000-8010"); None when the engine picks the host port."""
+
+    target: int
+    published: str | None = None
+    host_ip: str | None = None
+    protocol: str = "tcp"
+    mode: str = "ingress"
+    name: str | None = None
+    app_protocol: str | None = None
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    """A volume in Compose's long form. Bind sources are absolute paths."""
+
+    type: Literal["volume", "bind", "tmpfs", "npipe", "image", "cluster"]
+    target: str
+    source: str | None = None
+    read_only: bool = False
+    options: Mapping[str, Any] = EMPTY  # the `bind`/`volume`/`tmpfs` sub-mapping, as given
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    """A Compose healthcheck. `test` is the exec form (["CMD", …] / ["CMD-SHELL", "…"]);
+    durations in seconds; None where the file does not say (Docker's defaults apply)."""
+
+    test: tuple[str, ...] | None = None
+    interval: float | None = None
+    timeout: float | None = None
+    retries: int | None = None
+    start_period: float | None = None
+    start_interval: float | None = None
+    disable: bool = False
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """One `depends_on` entry, long form."""
+
+    service: str
+    condition: Condition = Condition.STARTED
+    required: bool = True
+    restart: bool = False
+
+
+ProbeKind = Literal["http", "tcp", "cmd", "log"]
+
+
+@dataclass(frozen=True)
+class ReadyProbe:
+    """`x-devenv.ready`: how devenv decides a local service is ready.
+
+    - http: `target` is the URL; ready when the status equals `status` (default 200).
+    - tcp: `target` is "host:port" (host defaults to 127.0.0.1).
+    - cmd: `target` is a shell command; ready when it exits 0.
+    - log: `target` is a regular expression matched against the service's output.
+    """
+
+    kind: ProbeKind
+    target: str
+    status: int = 200
+    interval: float = 0.1
+    timeout: float = 1.0
+    start_period: float = 0.0
+    retries: int | None = None  # None: keep probing until the service exits
+
+
+@dataclass(frozen=True)
+class LocalProcess:
+    """The `x-devenv` block: the service runs as a local process instead of a container."""
+
+    run: str
+    cwd: Path
+    shell: bool = False
+    environment: Mapping[str, str] = EMPTY
+    env_files: tuple[Path, ...] = ()
+    ports: tuple[int, ...] = ()
+    ready: ReadyProbe | None = None
+    watch: tuple[Path, ...] = ()  # x-devenv.watch plus develop.watch paths, absolute
+    ignore: tuple[str, ...] = ()  # glob patterns, added to the default ignores
+    replicas: int = 1
+    restart: RestartPolicy = "no"
+    raw: Mapping[str, Any] = EMPTY  # the block as written (after interpolation), for `config`
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    origin: Origin
+    image: str | None = None
+    build: Mapping[str, Any] | None = None  # long form; `context` absolute
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    # Compose's resolved `environment` plus `env_file` contents; a None value means
+    # "declared without a value and not set in the environment".
+    environment: Mapping[str, str | None] = EMPTY
+    ports: tuple[PortMapping, ...] = ()
+    volumes: tuple[VolumeMount, ...] = ()
+    depends_on: Mapping[str, Dependency] = EMPTY
+    healthcheck: Healthcheck | None = None
+    profiles: tuple[str, ...] = ()
+    working_dir: str | None = None
+    restart: RestartPolicy | None = None
+    replicas: int = 1
+    stop_signal: str | None = None
+    stop_grace_period: float | None = None
+    labels: Mapping[str, str] = EMPTY
+    local: LocalProcess | None = None  # set when the service has `x-devenv.run`
+    # Every other key, as resolved (networks, secrets, build options, …): kept for
+    # `devenv config` and for the container runtime, not interpreted.
+    extra: Mapping[str, Any] = EMPTY
+
+    @property
+    def kind(self) -> Literal["process", "container"]:
+        return "process" if self.local is not None else "container"
+
+    @property
+    def is_process(self) -> bool:
+        return self.local is not None
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A whole project: its services in file order, plus the top-level resources."""
+
+    name: str  # the normalised project name
+    project_dir: Path
+    files: tuple[Path, ...]
+    services: Mapping[str, Service]
+    volumes: Mapping[str, Any] = EMPTY  # top-level `volumes`, as resolved
+    networks: Mapping[str, Any] = EMPTY
+    extra: Mapping[str, Any] = EMPTY  # other top-level keys (secrets, configs, x-*)
+    # The variables used for interpolation (.env overlaid by the process environment);
+    # also the base of a local process's environment.
+    variables: Mapping[str, str] = EMPTY
+    env_file: Path | None = None  # the project's .env, when one was read
+    active_profiles: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    def service(self, name: str) -> Service:
+        try:
+            return self.services[name]
+        except KeyError:
+            raise unknown_service(name, self.services) from None
+
+    def dependencies_of(self, name: str) -> set[str]:
+        """Every service `name` needs, transitively (not including itself)."""
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            for dep in self.service(todo.pop()).depends_on:
+                if dep not in seen and dep in self.services:
+                    seen.add(dep)
+                    todo.append(dep)
+        return seen
+
+    def select(self, names: Iterable[str]) -> Stack:
+        """The named services plus everything they depend on, in file order.
+
+        No names means the whole stack.
+        """
+        wanted = list(names)
+        if not wanted:
+            return self
+        keep: set[str] = set()
+        for name in wanted:
+            self.service(name)  # raises SelectionError for an unknown name
+            keep.add(name)
+            keep |= self.dependencies_of(name)
+        services = {n: s for n, s in self.services.items() if n in keep}
+        return replace(self, services=frozen_map(services))
+
+    def start_order(self) -> list[list[str]]:
+        """Services in layers: each layer depends only on earlier ones."""
+        remaining = dict(self.services)
+        done: set[str] = set()
+        layers: list[list[str]] = []
+        while remaining:
+            layer = [
+                n
+                for n, s in remaining.items()
+                if all(d in done or d not in self.services for d in s.depends_on)
+            ]
+            if not layer:  # the loader rejects cycles; this guards a hand-built Stack
+                raise SelectionError(f"dependency cycle among: {', '.join(sorted(remaining))}")
+            layers.append(layer)
+            done.update(layer)
+            for n in layer:
+                del remaining[n]
+        return layers
+
+
+def unknown_service(name: str, known: Iterable[str]) -> SelectionError:
+    names = sorted(known)
+    hint = did_you_mean(name, names)
+    listing = ", ".join(names) if names else "(none)"
+    return SelectionError(
+        f"no service named '{name}'; the services are: {listing}",
+        hint=hint,
+    )

@@ -1,0 +1,80 @@
+"""The unit interface: one running instance of a service, process or container.
+
+The engine owns the state machine (dependencies, restarts, probes' effect on
+state) and calls these methods; a unit only knows how to bring its own thing
+up and down, what its output is, and whether it is ready or healthy.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from devenv.config.model import Service, Stack
+from devenv.events import Progress, Stream
+
+
+@dataclass
+class UnitContext:
+    """What the engine hands a unit: the stack, where to send output, where to write."""
+
+    stack: Stack
+    on_log: Callable[[str, Stream, str], None]  # (unit name, stream, line without newline)
+    on_progress: Callable[[Progress], None]
+    state_dir: Path  # <project>/.devenv
+
+
+class Unit(abc.ABC):
+    """One instance of a service. `name` is the service name, or `<service>-<n>`
+    for replicas (n from 1)."""
+
+    kind: Literal["process", "container"]
+
+    def __init__(self, service: Service, replica: int, ctx: UnitContext) -> None:
+        self.service = service
+        self.replica = replica
+        self.ctx = ctx
+        multi = (service.local.replicas if service.local else service.replicas) > 1
+        self.name = f"{service.name}-{replica}" if multi else service.name
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Launch. Returns when the process/container is running. Raises a
+        DevenvError (port taken, image missing, …) when it cannot be launched."""
+
+    @abc.abstractmethod
+    async def wait_exit(self) -> int:
+        """Wait until the unit ends on its own or is stopped; its exit code
+        (negative: killed by that signal)."""
+
+    @abc.abstractmethod
+    async def stop(self, force: bool = False) -> None:
+        """Stop gracefully (stop_signal, then SIGKILL after stop_grace_period), or
+        at once with force. Nothing of it may be left running afterwards."""
+
+    @abc.abstractmethod
+    async def check_ready(self) -> tuple[bool, str]:
+        """One readiness/health check: (ok, detail). The engine decides how often."""
+
+    @property
+    @abc.abstractmethod
+    def running(self) -> bool: ...
+
+    @property
+    def pid(self) -> int | None:
+        return None
+
+    @property
+    def host_ports(self) -> tuple[int, ...]:
+        return ()
+
+    @property
+    def command_text(self) -> str:
+        return ""
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {}

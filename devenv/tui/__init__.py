@@ -1,0 +1,1 @@
+"""The Textual front end. Talks to the engine through `EngineAPI` only."""
