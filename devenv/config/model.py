@@ -20,6 +20,10 @@ from devenv.errors import SelectionError, did_you_mean
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+def _empty() -> Mapping[str, Any]:
+    return EMPTY
+
+
 def frozen_map(values: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     """A read-only view of a copy, so a Stack cannot be changed after it is built."""
     return MappingProxyType(dict(values or {}))
@@ -69,7 +73,9 @@ class VolumeMount:
     target: str
     source: str | None = None
     read_only: bool = False
-    options: Mapping[str, Any] = EMPTY  # the `bind`/`volume`/`tmpfs` sub-mapping, as given
+    options: Mapping[str, Any] = field(
+        default_factory=_empty
+    )  # the `bind`/`volume`/`tmpfs` sub-mapping, as given
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,7 @@ class LocalProcess:
     run: str
     cwd: Path
     shell: bool = False
-    environment: Mapping[str, str] = EMPTY
+    environment: Mapping[str, str] = field(default_factory=_empty)
     env_files: tuple[Path, ...] = ()
     ports: tuple[int, ...] = ()
     ready: ReadyProbe | None = None
@@ -133,7 +139,9 @@ class LocalProcess:
     ignore: tuple[str, ...] = ()  # glob patterns, added to the default ignores
     replicas: int = 1
     restart: RestartPolicy = "no"
-    raw: Mapping[str, Any] = EMPTY  # the block as written (after interpolation), for `config`
+    raw: Mapping[str, Any] = field(
+        default_factory=_empty
+    )  # the block as written (after interpolation), for `config`
 
 
 @dataclass(frozen=True)
@@ -146,10 +154,10 @@ class Service:
     entrypoint: tuple[str, ...] | None = None
     # Compose's resolved `environment` plus `env_file` contents; a None value means
     # "declared without a value and not set in the environment".
-    environment: Mapping[str, str | None] = EMPTY
+    environment: Mapping[str, str | None] = field(default_factory=_empty)
     ports: tuple[PortMapping, ...] = ()
     volumes: tuple[VolumeMount, ...] = ()
-    depends_on: Mapping[str, Dependency] = EMPTY
+    depends_on: Mapping[str, Dependency] = field(default_factory=_empty)
     healthcheck: Healthcheck | None = None
     profiles: tuple[str, ...] = ()
     working_dir: str | None = None
@@ -157,11 +165,11 @@ class Service:
     replicas: int = 1
     stop_signal: str | None = None
     stop_grace_period: float | None = None
-    labels: Mapping[str, str] = EMPTY
+    labels: Mapping[str, str] = field(default_factory=_empty)
     local: LocalProcess | None = None  # set when the service has `x-devenv.run`
     # Every other key, as resolved (networks, secrets, build options, …): kept for
     # `devenv config` and for the container runtime, not interpreted.
-    extra: Mapping[str, Any] = EMPTY
+    extra: Mapping[str, Any] = field(default_factory=_empty)
 
     @property
     def kind(self) -> Literal["process", "container"]:
@@ -180,12 +188,14 @@ class Stack:
     project_dir: Path
     files: tuple[Path, ...]
     services: Mapping[str, Service]
-    volumes: Mapping[str, Any] = EMPTY  # top-level `volumes`, as resolved
-    networks: Mapping[str, Any] = EMPTY
-    extra: Mapping[str, Any] = EMPTY  # other top-level keys (secrets, configs, x-*)
+    volumes: Mapping[str, Any] = field(default_factory=_empty)  # top-level `volumes`, as resolved
+    networks: Mapping[str, Any] = field(default_factory=_empty)
+    extra: Mapping[str, Any] = field(
+        default_factory=_empty
+    )  # other top-level keys (secrets, configs, x-*)
     # The variables used for interpolation (.env overlaid by the process environment);
     # also the base of a local process's environment.
-    variables: Mapping[str, str] = EMPTY
+    variables: Mapping[str, str] = field(default_factory=_empty)
     env_file: Path | None = None  # the project's .env, when one was read
     active_profiles: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
