@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 
-class UnitState(str, Enum):
+class UnitState(StrEnum):
     """The states a unit (one process or one container) is shown in."""
 
     PENDING = "pending"  # selected, not yet looked at

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -29,7 +29,7 @@ def frozen_map(values: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     return MappingProxyType(dict(values or {}))
 
 
-class Condition(str, Enum):
+class Condition(StrEnum):
     """`depends_on` conditions, as in the Compose Specification."""
 
     STARTED = "service_started"
