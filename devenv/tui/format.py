@@ -1,0 +1,144 @@
+"""Pure formatting helpers for the TUI: no Textual here, so they are easy to test."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from devenv.events import UnitState
+
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY", re.IGNORECASE)
+MASK = "••••••"
+
+# States that are on their way somewhere: they get a spinner.
+CHANGING_STATES = frozenset(
+    {
+        UnitState.PENDING,
+        UnitState.WAITING,
+        UnitState.STARTING,
+        UnitState.STOPPING,
+        UnitState.BACKOFF,
+    }
+)
+
+# Theme variables, so dark and light themes both read well.
+STATE_STYLE: dict[UnitState, str] = {
+    UnitState.PENDING: "dim",
+    UnitState.WAITING: "dim",
+    UnitState.STARTING: "$text-warning",
+    UnitState.READY: "$text-success",
+    UnitState.UNHEALTHY: "$text-error",
+    UnitState.STOPPING: "$text-warning",
+    UnitState.STOPPED: "dim",
+    UnitState.EXITED: "dim",
+    UnitState.CRASHED: "bold $text-error",
+    UnitState.BACKOFF: "$text-error",
+    UnitState.COMPLETED: "$text-success",
+    UnitState.FAILED: "bold $text-error",
+}
+
+STATE_GLYPH: dict[UnitState, str] = {
+    UnitState.READY: "●",
+    UnitState.UNHEALTHY: "▲",
+    UnitState.STOPPED: "○",
+    UnitState.EXITED: "○",
+    UnitState.CRASHED: "✖",
+    UnitState.FAILED: "✖",
+    UnitState.COMPLETED: "✔",
+}
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+STATIC_CHANGING_GLYPH = "◌"
+
+# Colours for the service-name prefix in the interleaved log, picked by a stable hash.
+PREFIX_COLOURS = (
+    "cyan",
+    "magenta",
+    "green",
+    "yellow",
+    "blue",
+    "bright_cyan",
+    "bright_magenta",
+    "bright_green",
+    "bright_yellow",
+    "bright_blue",
+)
+
+
+def resolve_style(style: str, variables: dict[str, str]) -> str:
+    """Swap `$name` theme variables for their colours, so Rich can use the style."""
+    return re.sub(r"\$([a-z-]+)", lambda m: variables.get(m.group(1), "default"), style)
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(SECRET_NAME.search(name))
+
+
+def mask_environment(
+    environment: Iterable[tuple[str, str]], reveal: bool = False
+) -> list[tuple[str, str]]:
+    return [
+        (name, value if reveal or not is_secret_name(name) or not value else MASK)
+        for name, value in environment
+    ]
+
+
+class SecretMasker:
+    """Replaces every occurrence of the given values with a mask, in one regex pass."""
+
+    def __init__(self, secrets: Sequence[str] = ()) -> None:
+        # Longest first so a secret that contains another is masked whole. Very short
+        # values would mask half the log ("1", "ab"), so they are left alone.
+        values = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(v) for v in values)) if values else None
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+    def mask(self, text: str) -> str:
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(MASK, text)
+
+
+def state_glyph(state: UnitState, frame: int | None) -> str:
+    """The leading symbol of a state cell; `frame` None means no animation."""
+    if state in CHANGING_STATES:
+        return STATIC_CHANGING_GLYPH if frame is None else SPINNER[frame % len(SPINNER)]
+    return STATE_GLYPH.get(state, "·")
+
+
+def duration(seconds: float) -> str:
+    """Compact uptime: 42s, 5m03s, 2h07m, 3d04h."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m:02d}m"
+    d, h = divmod(h, 24)
+    return f"{d}d{h:02d}h"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "–"
+    value = float(n)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if unit in ("B", "K") else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}T"  # pragma: no cover - unreachable
+
+
+def percent(p: float | None) -> str:
+    return "–" if p is None else f"{p:.0f}%" if p >= 10 else f"{p:.1f}%"
+
+
+def prefix_colour(name: str) -> str:
+    # A stable hash (not hash(), which is salted per process) so colours survive restarts.
+    total = sum(name.encode())
+    return PREFIX_COLOURS[total % len(PREFIX_COLOURS)]

@@ -1,0 +1,357 @@
+"""A line-based log view: keeps plain records, renders only the visible lines.
+
+Modelled on toolong's LogLines: a ScrollView whose `render_line` turns one
+record into a Strip on demand (cached), so a flood costs a list append per line
+and a few dozen renders per frame, whatever the volume. RichLog, which renders
+every write through Rich, cannot keep up with tens of thousands of lines a second.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from devenv.events import LogRecord
+from devenv.tui.format import SecretMasker, prefix_colour
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+CONTROL = re.compile("[\x00-\x08\x0b-\x1a\x1c-\x1f]")
+
+
+def plain(text: str) -> str:
+    return ANSI_ESCAPE.sub("", text)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    record: LogRecord
+    service: str
+
+
+class LogView(ScrollView, can_focus=True):
+    """Shows one source's log (or all interleaved), bounded to `max_lines`."""
+
+    DEFAULT_CSS = """
+    LogView {
+        background: $surface;
+        overflow-y: scroll;
+        overflow-x: auto;
+        scrollbar-size-vertical: 1;
+    }
+    """
+
+    BINDINGS = [
+        Binding("end", "follow", "Follow", show=False),
+    ]
+
+    class FollowChanged(Message):
+        """Follow mode or the count of unseen lines changed (coalesced)."""
+
+        def __init__(self, follow: bool, unseen: int) -> None:
+            super().__init__()
+            self.follow = follow
+            self.unseen = unseen
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, LogView.FollowChanged)
+
+    follow: reactive[bool] = reactive(True, init=False)
+    unseen: reactive[int] = reactive(0, init=False)
+
+    def __init__(
+        self,
+        max_lines: int = 20_000,
+        *,
+        clock: Callable[[], float] = time.time,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.max_lines = max_lines
+        self._clock = clock
+        self._lines: list[Entry] = []
+        self._base = 0  # absolute index of _lines[0]; grows as old lines are dropped
+        # (absolute line, wrap segment) per displayed row; None when every line shows
+        # on exactly one row (no filter, no wrap), which is the fast path under floods.
+        self._rows: list[tuple[int, int]] | None = None
+        self._width = 0
+        self._cache: LRUCache[int, Strip] = LRUCache(2048)
+        self.show_prefix = True
+        self.prefix_width = 8
+        self.timestamps = False
+        self.wrap = False
+        self.search = ""
+        self.filter = ""
+        self.match: int | None = None  # absolute index of the current search match
+        self.masker = SecretMasker()
+
+    # ---- content -------------------------------------------------------------
+
+    @property
+    def line_count(self) -> int:
+        return len(self._lines)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._rows) if self._rows is not None else len(self._lines)
+
+    def displayed_texts(self) -> list[str]:
+        """The plain text of every displayed line (masked as shown), for tests."""
+        indices = (
+            sorted({a for a, _ in self._rows})
+            if self._rows is not None
+            else range(self._base, self._base + len(self._lines))
+        )
+        return [self._plain(self._lines[a - self._base]) for a in indices]
+
+    def set_lines(self, entries: Iterable[Entry]) -> None:
+        self._lines = list(entries)[-self.max_lines :]
+        self._base = 0
+        self.match = None
+        self.unseen = 0
+        self.follow = True
+        self._rebuild()
+
+    def clear(self) -> None:
+        self.set_lines(())
+
+    def append(self, entries: Sequence[Entry]) -> None:
+        if not entries:
+            return
+        at_end = self.follow
+        start = self._base + len(self._lines)
+        self._lines.extend(entries)
+        for entry in entries:
+            n = len(entry.record.text)
+            if n > self._width:
+                self._width = n
+        if self._rows is not None:
+            self._rows.extend(self._rows_for(start, entries))
+        excess = len(self._lines) - self.max_lines
+        # Trim in chunks so a flood does not shift the list on every batch.
+        if excess > 0 and (excess >= self.max_lines // 10 or len(entries) >= excess):
+            self._trim(excess)
+        self._update_virtual_size()
+        if at_end:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        else:
+            self.unseen += len(entries) if self._rows is None else self._count_shown(entries)
+        self.refresh()
+
+    def _count_shown(self, entries: Sequence[Entry]) -> int:
+        if not self.filter:
+            return len(entries)
+        return sum(1 for e in entries if self._matches(e, self.filter))
+
+    def _trim(self, excess: int) -> None:
+        del self._lines[:excess]
+        self._base += excess
+        if self._rows is not None:
+            cut = bisect_left(self._rows, (self._base, -1))
+            del self._rows[:cut]
+            if cut and not self.follow:
+                self.scroll_to(y=max(0, self.scroll_y - cut), animate=False, immediate=True)
+        elif not self.follow:
+            self.scroll_to(y=max(0, self.scroll_y - excess), animate=False, immediate=True)
+        self._cache.clear()
+        if self.match is not None and self.match < self._base:
+            self.match = None
+
+    # ---- settings ------------------------------------------------------------
+
+    def configure(self, **changes: object) -> None:
+        """Change display settings (timestamps, wrap, search, filter, masker, …)."""
+        for key, value in changes.items():
+            setattr(self, key, value)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._cache.clear()
+        if self.filter or self.wrap:
+            self._rows = self._rows_for(self._base, self._lines)
+        else:
+            self._rows = None
+        self._width = max((len(e.record.text) for e in self._lines), default=0)
+        self._update_virtual_size()
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    def _rows_for(self, start: int, entries: Iterable[Entry]) -> list[tuple[int, int]]:
+        rows: list[tuple[int, int]] = []
+        width = max(10, self.scrollable_content_region.width or self.size.width or 80)
+        extra = self._decoration_width()
+        for offset, entry in enumerate(entries):
+            if self.filter and not self._matches(entry, self.filter):
+                continue
+            if self.wrap:
+                length = extra + cell_len(plain(entry.record.text))
+                segments = max(1, -(-length // width))
+                rows.extend((start + offset, s) for s in range(segments))
+            else:
+                rows.append((start + offset, 0))
+        return rows
+
+    def _update_virtual_size(self) -> None:
+        width = 0 if self.wrap else self._width + self._decoration_width()
+        self.virtual_size = Size(width, self.row_count)
+
+    def on_resize(self) -> None:
+        if self.wrap:
+            self._rebuild()
+
+    def _decoration_width(self) -> int:
+        return (self.prefix_width + 3 if self.show_prefix else 0) + (13 if self.timestamps else 0)
+
+    def _plain(self, entry: Entry) -> str:
+        return self.masker.mask(CONTROL.sub("", plain(entry.record.text)))
+
+    def _matches(self, entry: Entry, term: str) -> bool:
+        return term.lower() in self._plain(entry).lower() or (
+            self.show_prefix and term.lower() in entry.record.unit.lower()
+        )
+
+    # ---- follow and search ---------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        at_end = new_value >= self.max_scroll_y
+        if at_end and not self.follow:
+            self.follow = True
+        elif not at_end and new_value < old_value and self.follow:
+            self.follow = False
+
+    def watch_follow(self, follow: bool) -> None:
+        if follow:
+            self.unseen = 0
+        self.post_message(self.FollowChanged(self.follow, self.unseen))
+
+    def watch_unseen(self) -> None:
+        self.post_message(self.FollowChanged(self.follow, self.unseen))
+
+    def action_follow(self) -> None:
+        self.follow = True
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def find(self, forward: bool = True) -> bool:
+        """Move to the next (or previous) line containing the search term."""
+        if not self.search or not self._lines:
+            return False
+        term = self.search.lower()
+        rows = self._display_indices()
+        if not rows:
+            return False
+        if self.match is None or self.match < self._base:
+            current = len(rows) if forward is False else -1
+            if forward and not self.follow:
+                current = bisect_left(rows, self._row_to_abs(int(self.scroll_y))) - 1
+        else:
+            current = bisect_left(rows, self.match)
+        n = len(rows)
+        for step in range(1, n + 1):
+            i = (current + step) % n if forward else (current - step) % n
+            absolute = rows[i]
+            if term in self._plain(self._lines[absolute - self._base]).lower():
+                self.match = absolute
+                self._cache.clear()
+                self.follow = False
+                row = self._abs_to_row(absolute)
+                self.scroll_to(
+                    y=max(0, row - self.size.height // 2), animate=False, immediate=True
+                )
+                self.refresh()
+                return True
+        return False
+
+    def _display_indices(self) -> list[int]:
+        if self._rows is None:
+            return list(range(self._base, self._base + len(self._lines)))
+        seen: list[int] = []
+        for a, seg in self._rows:
+            if seg == 0:
+                seen.append(a)
+        return seen
+
+    def _abs_to_row(self, absolute: int) -> int:
+        if self._rows is None:
+            return absolute - self._base
+        return bisect_left(self._rows, (absolute, 0))
+
+    def _row_to_abs(self, row: int) -> int:
+        if self._rows is None:
+            return self._base + row
+        return self._rows[min(row, len(self._rows) - 1)][0] if self._rows else self._base
+
+    # ---- rendering -----------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        row = scroll_y + y
+        width = self.scrollable_content_region.width
+        rich_style = self.rich_style
+        if row >= self.row_count:
+            return Strip.blank(width, rich_style)
+        if self._rows is None:
+            absolute, segment = self._base + row, 0
+        else:
+            absolute, segment = self._rows[row]
+        strip = self._cache.get(absolute)
+        if strip is None:
+            strip = self._render_entry(self._lines[absolute - self._base], absolute)
+            self._cache[absolute] = strip
+        if self.wrap:
+            start = segment * width
+            return strip.crop_extend(start, start + width, rich_style)
+        return strip.crop_extend(scroll_x, scroll_x + width, rich_style)
+
+    def _render_entry(self, entry: Entry, absolute: int) -> Strip:
+        record = entry.record
+        line = Text(no_wrap=True, end="")
+        if self.timestamps:
+            stamp = time.strftime("%H:%M:%S", time.localtime(record.ts))
+            line.append(f"{stamp}.{int(record.ts * 1000) % 1000:03d} ", style="dim")
+        if self.show_prefix:
+            line.append(
+                f"{record.unit:<{self.prefix_width}.{self.prefix_width}}",
+                style=Style(color=prefix_colour(entry.service), bold=True),
+            )
+            line.append(" │ ", style="dim")
+        body_text = CONTROL.sub("", self.masker.mask(record.text).expandtabs())
+        body = Text.from_ansi(body_text, no_wrap=True, end="")
+        if record.stream == "devenv":
+            body.stylize("italic")
+            body.stylize(self.app.current_theme.primary or "blue")
+        elif record.stream == "stderr" and not body.spans:
+            body.stylize(Style(color=self.app.current_theme.warning or "yellow"))
+        offset = len(line)
+        line.append_text(body)
+        if self.search:
+            style = (
+                Style(reverse=True, bold=True)
+                if absolute == self.match
+                else Style(bgcolor=self.app.current_theme.accent or "yellow", color="black")
+            )
+            line.highlight_regex(re.compile(re.escape(self.search), re.IGNORECASE), style)
+            del offset
+        line.stylize_before(self.rich_style)
+        segments = list(line.render(self.app.console))
+        return Strip(segments, line.cell_len)
