@@ -1,7 +1,4 @@
-"""Discovery, interpolation, merging and validation: files on disk -> Stack.
-
-(Skeleton: the config work fills this in.)
-"""
+"""Discovery, interpolation, merging and validation: files on disk -> Stack."""
 
 from __future__ import annotations
 
@@ -10,7 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devenv.config.build import build_stack
+from devenv.config.compose_files import read_project
+from devenv.config.discovery import (
+    absolute,
+    check_project_name,
+    compose_file_env,
+    find_default_files,
+    normalize_project_name,
+)
+from devenv.config.envfile import read_env_file
+from devenv.config.interpolate import TemplateError, substitute
 from devenv.config.model import Stack
+from devenv.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -25,5 +34,87 @@ class LoadOptions:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
+def read_dotenv(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """A project's .env, with `${VAR}` in values expanded (earlier lines, then the
+    environment), as Compose does; single-quoted values stay literal."""
+    raw = read_env_file(path)
+    quoted = _single_quoted_keys(path)
+    values: dict[str, str] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if "$" in value and key not in quoted:
+            lookup = {**values, **environ}
+            try:
+                value = substitute(value, lookup)
+            except TemplateError as error:
+                raise ConfigError(str(error), file=path, key=key) from None
+        values[key] = value
+    return values
+
+
+def _single_quoted_keys(path: Path) -> set[str]:
+    import io
+
+    from dotenv.parser import parse_stream
+
+    keys: set[str] = set()
+    for binding in parse_stream(io.StringIO(path.read_text(encoding="utf-8"))):
+        if binding.key and "='" in binding.original.string.replace(" ", ""):
+            keys.add(binding.key)
+    return keys
+
+
 def load_stack(options: LoadOptions | None = None) -> Stack:
-    raise NotImplementedError
+    options = options or LoadOptions()
+    cwd = (options.cwd or Path.cwd()).resolve()
+    environ = dict(options.environ)
+
+    if options.files:
+        files = tuple(absolute(f, cwd) for f in options.files)
+        work_dir = files[0].parent
+    else:
+        files = ()
+        work_dir = cwd
+    env_path = absolute(options.env_file, cwd) if options.env_file else work_dir / ".env"
+    if options.env_file and not env_path.is_file():
+        raise ConfigError("env file not found", file=env_path, hint="check the --env-file path")
+    dotenv = read_dotenv(env_path, environ) if env_path.is_file() else {}
+    variables = {**dotenv, **environ}
+
+    if not files:
+        files = compose_file_env(variables, cwd) or find_default_files(cwd)
+    for file in files:
+        if not file.is_file():
+            raise ConfigError("Compose file not found", file=file, hint="check -f / COMPOSE_FILE")
+    project_dir = files[0].parent
+
+    model, warnings = read_project(files, project_dir, variables)
+
+    if options.project_name:
+        name = check_project_name(options.project_name, "-p")
+    elif variables.get("COMPOSE_PROJECT_NAME"):
+        name = check_project_name(variables["COMPOSE_PROJECT_NAME"], "COMPOSE_PROJECT_NAME")
+    elif isinstance(model.get("name"), str) and model["name"]:
+        name = check_project_name(model["name"], f"`name:` in {files[0].name}")
+    else:
+        name = normalize_project_name(project_dir.name)
+        if not name:
+            raise ConfigError(
+                f"cannot make a project name from the directory name {project_dir.name!r}",
+                hint="set `name:` in the Compose file or pass -p NAME",
+            )
+
+    profiles = options.profiles or tuple(
+        p.strip() for p in variables.get("COMPOSE_PROFILES", "").split(",") if p.strip()
+    )
+    return build_stack(
+        model,
+        name=name,
+        project_dir=project_dir,
+        files=files,
+        variables=variables,
+        env_file=env_path if env_path.is_file() else None,
+        profiles=profiles,
+        warnings=warnings,
+    )

@@ -1,0 +1,311 @@
+"""From the merged canonical model to the Stack: profiles, environment files,
+dependency checks, port clashes, and the typed model objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from devenv.config.durations import parse_duration
+from devenv.config.envfile import read_env_file
+from devenv.config.errors_at import error_at
+from devenv.config.graph import find_cycle
+from devenv.config.interpolate import TemplateError, substitute
+from devenv.config.model import (
+    Condition,
+    Dependency,
+    Healthcheck,
+    Origin,
+    PortMapping,
+    RestartPolicy,
+    Service,
+    Stack,
+    VolumeMount,
+    frozen_map,
+)
+from devenv.config.schema import RESTART_POLICIES
+from devenv.config.xdevenv import local_process
+from devenv.config.yamlload import YDict, where
+from devenv.errors import ConfigError, did_you_mean
+
+# Keys the Service model carries as typed fields; everything else goes to `extra`.
+MODELLED = {
+    "image",
+    "build",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "ports",
+    "volumes",
+    "depends_on",
+    "healthcheck",
+    "profiles",
+    "working_dir",
+    "restart",
+    "stop_signal",
+    "stop_grace_period",
+    "labels",
+    "x-devenv",
+}
+WILDCARD_HOSTS = {None, "", "0.0.0.0", "::"}
+
+
+def is_active(service: Mapping[str, Any], enabled: Sequence[str]) -> bool:
+    profiles = service.get("profiles") or []
+    return not profiles or "*" in enabled or any(p in enabled for p in profiles)
+
+
+def build_stack(
+    model: YDict,
+    *,
+    name: str,
+    project_dir: Path,
+    files: tuple[Path, ...],
+    variables: Mapping[str, str],
+    env_file: Path | None,
+    profiles: tuple[str, ...],
+    warnings: list[str],
+) -> Stack:
+    services: Mapping[str, Any] = model.get("services") or {}
+    for service_name, spec in services.items():
+        _check_dependencies(service_name, spec, services)
+    active = {n: s for n, s in services.items() if is_active(s, profiles)}
+    for service_name, spec in active.items():
+        for dep, entry in (spec.get("depends_on") or {}).items():
+            if dep not in active and entry.get("required", True):
+                wanted = services[dep].get("profiles") or []
+                raise error_at(
+                    spec.get("depends_on"), dep,
+                    f"depends on '{dep}', which is only in profile(s) {', '.join(wanted)}",
+                    service=service_name, dotted=f"depends_on.{dep}",
+                    hint=f"enable it with --profile {wanted[0]}" if wanted else None,
+                )
+    cycle = find_cycle({n: list(s.get("depends_on") or {}) for n, s in active.items()})
+    if cycle:
+        first = active[cycle[0]]
+        raise error_at(first.get("depends_on"), cycle[1],
+                       "dependency cycle: " + " -> ".join(cycle), service=cycle[0],
+                       dotted=f"depends_on.{cycle[1]}", hint="remove one of these depends_on entries")
+
+    built: dict[str, Service] = {}
+    for service_name, spec in active.items():
+        built[service_name] = _service(service_name, spec, project_dir, variables)
+    _check_port_clashes(built, active)
+    uses_default = any("default" in (s.extra.get("networks") or {}) for s in built.values())
+    return Stack(
+        name=name,
+        project_dir=project_dir,
+        files=files,
+        services=frozen_map(built),
+        volumes=frozen_map(_volumes(model.get("volumes") or {}, name)),
+        networks=frozen_map(_networks(model.get("networks") or {}, name, uses_default)),
+        extra=frozen_map({k: v for k, v in model.items()
+                          if k not in ("services", "volumes", "networks", "name")}),
+        variables=frozen_map(variables),
+        env_file=env_file,
+        active_profiles=profiles,
+        warnings=tuple(warnings),
+    )
+
+
+def _check_dependencies(name: str, spec: Mapping[str, Any], services: Mapping[str, Any]) -> None:
+    for dep in spec.get("depends_on") or {}:
+        if dep not in services:
+            raise error_at(
+                spec.get("depends_on"), dep, f"depends on an unknown service '{dep}'",
+                service=name, dotted=f"depends_on.{dep}",
+                hint=did_you_mean(dep, services) or f"the services are: {', '.join(services)}",
+            )
+
+
+def _environment(name: str, spec: Mapping[str, Any], variables: Mapping[str, str]) -> dict[str, str | None]:
+    env: dict[str, str | None] = {}
+    for index, entry in enumerate(spec.get("env_file") or []):
+        path = Path(entry["path"])
+        if not path.is_file() and not entry.get("required", True):
+            continue
+        try:
+            values = read_env_file(path, service=name, key=f"env_file[{index}]")
+        except ConfigError as error:
+            if error.line is None:  # a missing file: point at the env_file entry
+                error.file, error.line = where(spec.get("env_file"), index)
+                error.message = f"env file not found: {path}"
+            raise
+        for key, value in values.items():
+            if value is None:
+                env[key] = variables.get(key)
+                continue
+            try:
+                env[key] = substitute(value, {**variables, **{k: v for k, v in env.items() if v is not None}})
+            except TemplateError as error:
+                raise ConfigError(str(error), file=path, service=name, key=key) from None
+    for key, value in (spec.get("environment") or {}).items():
+        env[key] = variables.get(key) if value is None else value
+    return env
+
+
+def _service(name: str, spec: Mapping[str, Any], project_dir: Path, variables: Mapping[str, str]) -> Service:
+    file, line = spec.file if isinstance(spec, YDict) else None, spec.line if isinstance(spec, YDict) else None
+    origin = Origin(Path(file) if file else project_dir, line)
+    local = None
+    if "x-devenv" in spec:
+        develop = spec.get("develop") or {}
+        develop_watch = tuple(Path(w["path"]) for w in develop.get("watch") or [])
+        local = local_process(name, spec["x-devenv"], project_dir=project_dir, variables=variables,
+                              develop_watch=develop_watch, parent=spec)
+    elif not spec.get("image") and not spec.get("build"):
+        raise error_at(spec, None, "has neither an image nor a build, nor an x-devenv block",
+                       service=name,
+                       hint="add `image:`, `build:`, or `x-devenv: {run: ...}` to run it locally")
+    build = None
+    if isinstance(spec.get("build"), dict):
+        build = dict(spec["build"])
+        if "dockerfile" not in build and "dockerfile_inline" not in build:
+            build["dockerfile"] = "Dockerfile"
+    health = spec.get("healthcheck")
+    healthcheck = None
+    if health is not None:
+        healthcheck = Healthcheck(
+            test=tuple(health["test"]) if health.get("test") is not None else None,
+            interval=_seconds(health.get("interval")),
+            timeout=_seconds(health.get("timeout")),
+            retries=health.get("retries"),
+            start_period=_seconds(health.get("start_period")),
+            start_interval=_seconds(health.get("start_interval")),
+            disable=bool(health.get("disable", False)),
+        )
+    restart = spec.get("restart")
+    if restart is not None:
+        policy = str(restart).split(":")[0]
+        if policy not in RESTART_POLICIES:
+            raise error_at(spec, "restart", f"unknown restart policy {restart!r}", service=name,
+                           dotted="restart",
+                           hint=did_you_mean(policy, RESTART_POLICIES)
+                           or "use no, always, on-failure or unless-stopped")
+    deploy = spec.get("deploy") or {}
+    replicas = deploy.get("replicas") if deploy.get("replicas") is not None else spec.get("scale", 1)
+    extra = {k: v for k, v in spec.items() if k not in MODELLED}
+    if restart is not None and ":" in str(restart):
+        extra["restart"] = restart  # on-failure:N: the model keeps the policy, render the count
+    if "network_mode" not in spec and "networks" not in spec:
+        extra["networks"] = {"default": None}
+    return Service(
+        name=name,
+        origin=origin,
+        image=spec.get("image"),
+        build=frozen_map(build) if build is not None else None,
+        command=tuple(spec["command"]) if spec.get("command") is not None else None,
+        entrypoint=tuple(spec["entrypoint"]) if spec.get("entrypoint") is not None else None,
+        environment=frozen_map(_environment(name, spec, variables)),
+        ports=tuple(_port(p) for p in spec.get("ports") or []),
+        volumes=tuple(_volume(v) for v in spec.get("volumes") or []),
+        depends_on=frozen_map({
+            dep: Dependency(
+                service=dep,
+                condition=Condition(entry.get("condition", "service_started")),
+                required=bool(entry.get("required", True)),
+                restart=bool(entry.get("restart", False)),
+            )
+            for dep, entry in (spec.get("depends_on") or {}).items()
+        }),
+        healthcheck=healthcheck,
+        profiles=tuple(spec.get("profiles") or ()),
+        working_dir=spec.get("working_dir"),
+        restart=cast(RestartPolicy, str(restart).split(":")[0]) if restart is not None else None,
+        replicas=int(replicas),
+        stop_signal=spec.get("stop_signal"),
+        stop_grace_period=_seconds(spec.get("stop_grace_period")),
+        labels=frozen_map(spec.get("labels") or {}),
+        local=local,
+        extra=frozen_map(extra),
+    )
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else parse_duration(value)
+
+
+def _port(entry: Mapping[str, Any]) -> PortMapping:
+    return PortMapping(
+        target=int(entry["target"]),
+        published=entry.get("published"),
+        host_ip=entry.get("host_ip"),
+        protocol=entry.get("protocol", "tcp"),
+        mode=entry.get("mode", "ingress"),
+        name=entry.get("name"),
+        app_protocol=entry.get("app_protocol"),
+    )
+
+
+def _volume(entry: Mapping[str, Any]) -> VolumeMount:
+    kind = entry["type"]
+    options = entry.get(kind) if kind in ("bind", "volume", "tmpfs", "image") else None
+    return VolumeMount(
+        type=kind,
+        target=entry["target"],
+        source=entry.get("source"),
+        read_only=bool(entry.get("read_only", False)),
+        options=frozen_map(options) if isinstance(options, dict) else frozen_map(
+            {} if kind == "volume" and options is not None else {}),
+    )
+
+
+def _published_ports(published: str) -> range:
+    start, _, end = published.partition("-")
+    return range(int(start), int(end or start) + 1)
+
+
+def _check_port_clashes(services: Mapping[str, Service], specs: Mapping[str, Any]) -> None:
+    taken: dict[tuple[str, int], tuple[str, str | None]] = {}
+    for name, service in services.items():
+        claims: list[tuple[int, str, str | None, Any, Any]] = []
+        for index, port in enumerate(service.ports):
+            if port.published:
+                for number in _published_ports(port.published):
+                    claims.append((number, port.protocol, port.host_ip, specs[name].get("ports"), index))
+        if service.local is not None:
+            raw_ports = service.local.raw.get("ports")
+            for index, number in enumerate(service.local.ports):
+                claims.append((number, "tcp", None, raw_ports, index))
+        for number, protocol, host_ip, node, index in claims:
+            for (proto, num), (owner, owner_ip) in taken.items():
+                if proto != protocol or num != number:
+                    continue
+                if host_ip in WILDCARD_HOSTS or owner_ip in WILDCARD_HOSTS or host_ip == owner_ip:
+                    where_ = f" on {host_ip}" if host_ip not in WILDCARD_HOSTS else ""
+                    raise error_at(
+                        node, index,
+                        f"host port {number}/{protocol}{where_} is also published by service '{owner}'",
+                        service=name, dotted=f"ports[{index}]",
+                        hint="give one of them another host port",
+                    )
+            taken.setdefault((protocol, number), (name, host_ip))
+
+
+def _volumes(declared: Mapping[str, Any], project: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, spec in declared.items():
+        entry = dict(spec or {})
+        external = entry.get("external")
+        if "name" not in entry:
+            entry["name"] = key if external else f"{project}_{key}"
+        out[key] = entry
+    return out
+
+
+def _networks(declared: Mapping[str, Any], project: str, uses_default: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    items = dict(declared)
+    if uses_default and "default" not in items:
+        items = {"default": {}, **items}
+    for key, spec in items.items():
+        entry = dict(spec or {})
+        external = entry.get("external")
+        if "name" not in entry:
+            entry["name"] = key if external else f"{project}_{key}"
+        if not external:
+            entry.setdefault("ipam", {})
+        out[key] = entry
+    return out
