@@ -1,0 +1,140 @@
+"""Follow a container's output, split into lines, stdout and stderr kept apart.
+
+docker-py's `logs(stream=True)` drops which stream a chunk came from, so the
+Engine API's multiplexed frames are read here: an 8-byte header (stream id,
+length) and the payload, one log entry per frame, each prefixed with its
+timestamp. A TTY container has one raw stream (stdout).
+
+A followed stream can end before the last entry of a container that has just
+exited arrives (Docker 20.10 drops a final line without a newline), so after
+the follow ends, `pump` reads once more from the last timestamp it saw.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from devenv.events import Stream
+
+LineSink = Callable[[Stream, list[str]], None]  # the whole lines of one chunk
+MAX_LINE = 64 * 1024  # a line longer than this is cut, so one runaway line cannot eat memory
+
+Entry = tuple[Stream, str, bytes]  # stream, timestamp ("" for a TTY), data
+
+
+def read_logs(
+    client: Any,
+    container_id: str,
+    *,
+    tty: bool,
+    since: str | None,
+    tail: int | None,
+    follow: bool,
+) -> Iterator[Entry]:
+    """Log entries as they come; with follow, until the container stops."""
+    params: dict[str, Any] = {
+        "stdout": 1,
+        "stderr": 1,
+        "follow": int(follow),
+        "timestamps": int(not tty),
+        "tail": "all" if tail is None else str(tail),
+    }
+    if since is not None:
+        params["since"] = since
+    api = client.api
+    url = api._url("/containers/{0}/logs", container_id)
+    # No read timeout: a quiet container must not end its own log stream.
+    response = api.get(url, params=params, stream=True, timeout=None)
+    try:
+        response.raise_for_status()
+        raw = response.raw
+        if tty:
+            while True:
+                chunk = raw.read1(65536) if hasattr(raw, "read1") else raw.read(4096)
+                if not chunk:
+                    return
+                yield "stdout", "", chunk
+        while True:
+            header = raw.read(8)
+            if len(header) < 8:
+                return
+            stream_id, length = struct.unpack(">BxxxL", header)
+            if not length:
+                continue
+            data = raw.read(length)
+            if not data:
+                return
+            stamp, _, text = data.partition(b" ")
+            yield ("stderr" if stream_id == 2 else "stdout"), stamp.decode(), text
+    finally:
+        response.close()
+
+
+def pump(
+    client: Any,
+    container_id: str,
+    sink: LineSink,
+    *,
+    tty: bool,
+    since: str | None,
+    tail: int | None,
+) -> None:
+    """Follow the logs into `sink` until the container stops; then catch up."""
+    splitter = LineSplitter(sink)
+    last = ""
+    seen_at_last: set[tuple[Stream, bytes]] = set()
+    for stream, stamp, data in read_logs(
+        client, container_id, tty=tty, since=since, tail=tail, follow=True
+    ):
+        if stamp != last:
+            last, seen_at_last = stamp, set()
+        seen_at_last.add((stream, data))
+        splitter.feed(stream, data)
+    if not tty:
+        catch_up = since if not last else docker_since(last)
+        for stream, stamp, data in read_logs(
+            client, container_id, tty=False, since=catch_up, tail=None, follow=False
+        ):
+            if stamp < last or (stamp == last and (stream, data) in seen_at_last):
+                continue
+            splitter.feed(stream, data)
+    splitter.flush()
+
+
+def docker_since(stamp: str) -> str:
+    """An RFC 3339 timestamp with nanoseconds -> the API's "seconds.nanoseconds"."""
+    main, _, rest = stamp.rstrip("Z").partition(".")
+    digits = "".join(c for c in rest if c.isdigit())[:9].ljust(9, "0")
+    seconds = int(datetime.fromisoformat(main + "+00:00").timestamp())
+    return f"{seconds}.{digits}"
+
+
+class LineSplitter:
+    """Bytes in, whole lines out, per stream; a partial line waits for its end."""
+
+    def __init__(self, sink: LineSink) -> None:
+        self.sink = sink
+        self.partial: dict[Stream, bytes] = {}
+
+    def feed(self, stream: Stream, data: bytes) -> None:
+        buffer = self.partial.get(stream, b"") + data
+        *lines, rest = buffer.split(b"\n")
+        if len(rest) > MAX_LINE:
+            lines.append(rest)
+            rest = b""
+        if lines:
+            self.sink(stream, [decode(line) for line in lines])
+        self.partial[stream] = rest
+
+    def flush(self) -> None:
+        for stream, rest in self.partial.items():
+            if rest:
+                self.sink(stream, [decode(rest)])
+        self.partial.clear()
+
+
+def decode(line: bytes) -> str:
+    return line.rstrip(b"\r").decode("utf-8", errors="replace")
