@@ -3,6 +3,15 @@
 The engine owns the state machine (dependencies, restarts, probes' effect on
 state) and calls these methods; a unit only knows how to bring its own thing
 up and down, what its output is, and whether it is ready or healthy.
+
+Contract notes (additive changes by the engine work, all with defaults so
+existing units keep working):
+- `UnitContext.on_log_batch`: optional; a unit may hand over several lines of
+  one stream at once (the fast path); `on_log` per line stays valid.
+- `UnitContext.run_id`: a token unique to this devenv run, for units that mark
+  their processes so nothing can escape cleanup.
+- `Unit.probe_timing`: how often the engine calls `check_ready`; None means
+  "ready as soon as started". The default polls every 0.5 s.
 """
 
 from __future__ import annotations
@@ -25,6 +34,23 @@ class UnitContext:
     on_log: Callable[[str, Stream, str], None]  # (unit name, stream, line without newline)
     on_progress: Callable[[Progress], None]
     state_dir: Path  # <project>/.devenv
+    # (unit name, stream, lines without newlines): several lines in one call
+    on_log_batch: Callable[[str, Stream, list[str]], None] | None = None
+    run_id: str = ""  # unique per devenv run; marks processes for the orphan sweep
+
+
+@dataclass(frozen=True)
+class ProbeTiming:
+    """When the engine checks readiness: first after `start_period`, then every
+    `interval`; each check may take `timeout`; `retries` failures in a row make a
+    ready unit unhealthy (None: 3). With `health` False, checks stop once the unit
+    is ready (a readiness gate only, no health monitoring)."""
+
+    interval: float = 0.5
+    timeout: float = 5.0
+    start_period: float = 0.0
+    retries: int | None = None
+    health: bool = True
 
 
 class Unit(abc.ABC):
@@ -62,6 +88,11 @@ class Unit(abc.ABC):
     @property
     @abc.abstractmethod
     def running(self) -> bool: ...
+
+    @property
+    def probe_timing(self) -> ProbeTiming | None:
+        """None: the unit is ready once started and `check_ready` is never called."""
+        return ProbeTiming()
 
     @property
     def pid(self) -> int | None:

@@ -1,0 +1,167 @@
+"""Building blocks for engine tests: stacks of small Python scripts in a tmp dir,
+an engine with short timings, and polling with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from devenv.config.model import (
+    Condition,
+    Dependency,
+    LocalProcess,
+    Origin,
+    ReadyProbe,
+    Service,
+    Stack,
+    frozen_map,
+)
+from devenv.engine.supervisor import Engine, EngineOptions
+from devenv.events import Event, StateChanged, UnitState
+
+PY = sys.executable
+
+
+def write_script(directory: Path, name: str, code: str) -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(code))
+    return path
+
+
+def service(
+    name: str,
+    run: str,
+    cwd: Path,
+    *,
+    depends: Mapping[str, Condition | str] | None = None,
+    ports: tuple[int, ...] = (),
+    ready: ReadyProbe | None = None,
+    watch: tuple[Path, ...] = (),
+    ignore: tuple[str, ...] = (),
+    restart: str = "no",
+    replicas: int = 1,
+    shell: bool = False,
+    environment: Mapping[str, str] | None = None,
+    stop_signal: str | None = None,
+    grace: float | None = None,
+) -> Service:
+    deps = {
+        dep: Dependency(dep, Condition(cond) if isinstance(cond, str) else cond)
+        for dep, cond in (depends or {}).items()
+    }
+    local = LocalProcess(
+        run=run,
+        cwd=cwd,
+        shell=shell,
+        environment=frozen_map(environment or {}),
+        ports=ports,
+        ready=ready,
+        watch=watch,
+        ignore=ignore,
+        replicas=replicas,
+        restart=restart,  # type: ignore[arg-type]
+    )
+    return Service(
+        name=name,
+        origin=Origin(cwd / "compose.yaml"),
+        depends_on=frozen_map(deps),
+        stop_signal=stop_signal,
+        stop_grace_period=grace,
+        local=local,
+    )
+
+
+def make_stack(project: Path, *services: Service, variables: dict[str, str] | None = None) -> Stack:
+    return Stack(
+        name="t",
+        project_dir=project,
+        files=(project / "compose.yaml",),
+        services=frozen_map({s.name: s for s in services}),
+        variables=frozen_map(variables or {}),
+    )
+
+
+def fast_options(project: Path, **overrides: Any) -> EngineOptions:
+    values: dict[str, Any] = {
+        "state_dir": project / ".devenv",
+        "watch_quiet": 0.05,
+        "watch_step_ms": 10,
+        "backoff_base": 0.05,
+        "backoff_cap": 0.2,
+        "health_interval": 0.1,
+        "stop_grace": 2.0,
+        "watchdog": True,
+    }
+    values.update(overrides)
+    return EngineOptions(**values)
+
+
+class Recorder:
+    """Collects every event an engine publishes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.events: list[Event] = []
+        engine.subscribe(self.events.append)
+
+    def states(self, unit: str) -> list[UnitState]:
+        return [e.state for e in self.events if isinstance(e, StateChanged) and e.unit == unit]
+
+    def first(self, unit: str, state: UnitState) -> int:
+        for index, event in enumerate(self.events):
+            if isinstance(event, StateChanged) and event.unit == unit and event.state == state:
+                return index
+        raise AssertionError(f"{unit} never reached {state}: {self.states(unit)}")
+
+
+async def wait_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def wait_state(engine: Engine, unit: str, *states: UnitState, timeout: float = 10.0) -> None:
+    await wait_until(
+        lambda: engine.state_of(unit) in states,
+        timeout,
+        f"{unit} to be {'/'.join(states)} (is {engine.state_of(unit)}: "
+        f"{engine._recs[unit].detail})",
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def read_pids(path: Path) -> list[int]:
+    if not path.exists():
+        return []
+    return [int(x) for x in path.read_text().split()]
+
+
+def env_with(**values: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(values)
+    return env
