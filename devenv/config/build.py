@@ -93,21 +93,43 @@ def build_stack(
     for service_name, spec in active.items():
         built[service_name] = _service(service_name, spec, project_dir, variables)
     _check_port_clashes(built, active)
-    uses_default = any("default" in (s.extra.get("networks") or {}) for s in built.values())
+    used = _used_resources(built)
+    uses_default = "default" in used["networks"]
+    extra = {k: v for k, v in model.items() if k not in ("services", "volumes", "networks", "name")}
+    for key in ("secrets", "configs"):
+        # As Compose: resources no active service uses are left out.
+        if key in extra:
+            kept = {n: v for n, v in extra[key].items() if n in used[key]}
+            if kept:
+                extra[key] = kept
+            else:
+                del extra[key]
+    volumes = {n: v for n, v in (model.get("volumes") or {}).items() if n in used["volumes"]}
+    networks = {n: v for n, v in (model.get("networks") or {}).items() if n in used["networks"]}
     return Stack(
         name=name,
         project_dir=project_dir,
         files=files,
         services=frozen_map(built),
-        volumes=frozen_map(_volumes(model.get("volumes") or {}, name)),
-        networks=frozen_map(_networks(model.get("networks") or {}, name, uses_default)),
-        extra=frozen_map({k: v for k, v in model.items()
-                          if k not in ("services", "volumes", "networks", "name")}),
+        volumes=frozen_map(_volumes(volumes, name)),
+        networks=frozen_map(_networks(networks, name, uses_default)),
+        extra=frozen_map(extra),
         variables=frozen_map(variables),
         env_file=env_file,
         active_profiles=profiles,
         warnings=tuple(warnings),
     )
+
+
+def _used_resources(services: Mapping[str, Service]) -> dict[str, set[str]]:
+    used: dict[str, set[str]] = {"volumes": set(), "networks": set(), "secrets": set(), "configs": set()}
+    for service in services.values():
+        used["volumes"].update(v.source for v in service.volumes if v.type == "volume" and v.source)
+        used["networks"].update(service.extra.get("networks") or {})
+        for key in ("secrets", "configs"):
+            for entry in service.extra.get(key) or []:
+                used[key].add(entry.get("source") if isinstance(entry, dict) else str(entry))
+    return used
 
 
 def _check_dependencies(name: str, spec: Mapping[str, Any], services: Mapping[str, Any]) -> None:

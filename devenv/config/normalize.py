@@ -435,6 +435,9 @@ def _long_volume(parent: Any, index: int, item: dict[str, Any], ctx: Context) ->
     source = item.get("source")
     if kind == "bind" and isinstance(source, str):
         entry["source"] = ctx.path(source)
+    tmpfs = entry.get("tmpfs")
+    if isinstance(tmpfs, dict) and isinstance(tmpfs.get("size"), int):
+        entry["tmpfs"] = {**tmpfs, "size": str(tmpfs["size"])}  # Compose prints sizes as strings
     if "read_only" in entry:
         entry["read_only"] = bool(entry["read_only"])
         if not entry["read_only"]:

