@@ -1,0 +1,1 @@
+"""The demo worker: takes jobs from Redis, writes their results to PostgreSQL."""
