@@ -77,17 +77,24 @@ def build_stack(
             if dep not in active and entry.get("required", True):
                 wanted = services[dep].get("profiles") or []
                 raise error_at(
-                    spec.get("depends_on"), dep,
+                    spec.get("depends_on"),
+                    dep,
                     f"depends on '{dep}', which is only in profile(s) {', '.join(wanted)}",
-                    service=service_name, dotted=f"depends_on.{dep}",
+                    service=service_name,
+                    dotted=f"depends_on.{dep}",
                     hint=f"enable it with --profile {wanted[0]}" if wanted else None,
                 )
     cycle = find_cycle({n: list(s.get("depends_on") or {}) for n, s in active.items()})
     if cycle:
         first = active[cycle[0]]
-        raise error_at(first.get("depends_on"), cycle[1],
-                       "dependency cycle: " + " -> ".join(cycle), service=cycle[0],
-                       dotted=f"depends_on.{cycle[1]}", hint="remove one of these depends_on entries")
+        raise error_at(
+            first.get("depends_on"),
+            cycle[1],
+            "dependency cycle: " + " -> ".join(cycle),
+            service=cycle[0],
+            dotted=f"depends_on.{cycle[1]}",
+            hint="remove one of these depends_on entries",
+        )
 
     built: dict[str, Service] = {}
     for service_name, spec in active.items():
@@ -122,13 +129,18 @@ def build_stack(
 
 
 def _used_resources(services: Mapping[str, Service]) -> dict[str, set[str]]:
-    used: dict[str, set[str]] = {"volumes": set(), "networks": set(), "secrets": set(), "configs": set()}
+    used: dict[str, set[str]] = {
+        "volumes": set(),
+        "networks": set(),
+        "secrets": set(),
+        "configs": set(),
+    }
     for service in services.values():
         used["volumes"].update(v.source for v in service.volumes if v.type == "volume" and v.source)
         used["networks"].update(service.extra.get("networks") or {})
         for key in ("secrets", "configs"):
             for entry in service.extra.get(key) or []:
-                used[key].add(entry.get("source") if isinstance(entry, dict) else str(entry))
+                used[key].add(str(entry.get("source")) if isinstance(entry, dict) else str(entry))
     return used
 
 
@@ -136,13 +148,18 @@ def _check_dependencies(name: str, spec: Mapping[str, Any], services: Mapping[st
     for dep in spec.get("depends_on") or {}:
         if dep not in services:
             raise error_at(
-                spec.get("depends_on"), dep, f"depends on an unknown service '{dep}'",
-                service=name, dotted=f"depends_on.{dep}",
+                spec.get("depends_on"),
+                dep,
+                f"depends on an unknown service '{dep}'",
+                service=name,
+                dotted=f"depends_on.{dep}",
                 hint=did_you_mean(dep, services) or f"the services are: {', '.join(services)}",
             )
 
 
-def _environment(name: str, spec: Mapping[str, Any], variables: Mapping[str, str]) -> dict[str, str | None]:
+def _environment(
+    name: str, spec: Mapping[str, Any], variables: Mapping[str, str]
+) -> dict[str, str | None]:
     env: dict[str, str | None] = {}
     for index, entry in enumerate(spec.get("env_file") or []):
         path = Path(entry["path"])
@@ -160,7 +177,9 @@ def _environment(name: str, spec: Mapping[str, Any], variables: Mapping[str, str
                 env[key] = variables.get(key)
                 continue
             try:
-                env[key] = substitute(value, {**variables, **{k: v for k, v in env.items() if v is not None}})
+                env[key] = substitute(
+                    value, {**variables, **{k: v for k, v in env.items() if v is not None}}
+                )
             except TemplateError as error:
                 raise ConfigError(str(error), file=path, service=name, key=key) from None
     for key, value in (spec.get("environment") or {}).items():
@@ -168,19 +187,34 @@ def _environment(name: str, spec: Mapping[str, Any], variables: Mapping[str, str
     return env
 
 
-def _service(name: str, spec: Mapping[str, Any], project_dir: Path, variables: Mapping[str, str]) -> Service:
-    file, line = spec.file if isinstance(spec, YDict) else None, spec.line if isinstance(spec, YDict) else None
+def _service(
+    name: str, spec: Mapping[str, Any], project_dir: Path, variables: Mapping[str, str]
+) -> Service:
+    file, line = (
+        spec.file if isinstance(spec, YDict) else None,
+        spec.line if isinstance(spec, YDict) else None,
+    )
     origin = Origin(Path(file) if file else project_dir, line)
     local = None
     if "x-devenv" in spec:
         develop = spec.get("develop") or {}
         develop_watch = tuple(Path(w["path"]) for w in develop.get("watch") or [])
-        local = local_process(name, spec["x-devenv"], project_dir=project_dir, variables=variables,
-                              develop_watch=develop_watch, parent=spec)
+        local = local_process(
+            name,
+            spec["x-devenv"],
+            project_dir=project_dir,
+            variables=variables,
+            develop_watch=develop_watch,
+            parent=spec,
+        )
     elif not spec.get("image") and not spec.get("build"):
-        raise error_at(spec, None, "has neither an image nor a build, nor an x-devenv block",
-                       service=name,
-                       hint="add `image:`, `build:`, or `x-devenv: {run: ...}` to run it locally")
+        raise error_at(
+            spec,
+            None,
+            "has neither an image nor a build, nor an x-devenv block",
+            service=name,
+            hint="add `image:`, `build:`, or `x-devenv: {run: ...}` to run it locally",
+        )
     build = None
     if isinstance(spec.get("build"), dict):
         build = dict(spec["build"])
@@ -202,12 +236,19 @@ def _service(name: str, spec: Mapping[str, Any], project_dir: Path, variables: M
     if restart is not None:
         policy = str(restart).split(":")[0]
         if policy not in RESTART_POLICIES:
-            raise error_at(spec, "restart", f"unknown restart policy {restart!r}", service=name,
-                           dotted="restart",
-                           hint=did_you_mean(policy, RESTART_POLICIES)
-                           or "use no, always, on-failure or unless-stopped")
+            raise error_at(
+                spec,
+                "restart",
+                f"unknown restart policy {restart!r}",
+                service=name,
+                dotted="restart",
+                hint=did_you_mean(policy, RESTART_POLICIES)
+                or "use no, always, on-failure or unless-stopped",
+            )
     deploy = spec.get("deploy") or {}
-    replicas = deploy.get("replicas") if deploy.get("replicas") is not None else spec.get("scale", 1)
+    replicas = (
+        deploy.get("replicas") if deploy.get("replicas") is not None else spec.get("scale", 1)
+    )
     extra = {k: v for k, v in spec.items() if k not in MODELLED}
     if restart is not None and ":" in str(restart):
         extra["restart"] = restart  # on-failure:N: the model keeps the policy, render the count
@@ -223,20 +264,22 @@ def _service(name: str, spec: Mapping[str, Any], project_dir: Path, variables: M
         environment=frozen_map(_environment(name, spec, variables)),
         ports=tuple(_port(p) for p in spec.get("ports") or []),
         volumes=tuple(_volume(v) for v in spec.get("volumes") or []),
-        depends_on=frozen_map({
-            dep: Dependency(
-                service=dep,
-                condition=Condition(entry.get("condition", "service_started")),
-                required=bool(entry.get("required", True)),
-                restart=bool(entry.get("restart", False)),
-            )
-            for dep, entry in (spec.get("depends_on") or {}).items()
-        }),
+        depends_on=frozen_map(
+            {
+                dep: Dependency(
+                    service=dep,
+                    condition=Condition(entry.get("condition", "service_started")),
+                    required=bool(entry.get("required", True)),
+                    restart=bool(entry.get("restart", False)),
+                )
+                for dep, entry in (spec.get("depends_on") or {}).items()
+            }
+        ),
         healthcheck=healthcheck,
         profiles=tuple(spec.get("profiles") or ()),
         working_dir=spec.get("working_dir"),
         restart=cast(RestartPolicy, str(restart).split(":")[0]) if restart is not None else None,
-        replicas=int(replicas),
+        replicas=int(replicas if replicas is not None else 1),
         stop_signal=spec.get("stop_signal"),
         stop_grace_period=_seconds(spec.get("stop_grace_period")),
         labels=frozen_map(spec.get("labels") or {}),
@@ -269,8 +312,7 @@ def _volume(entry: Mapping[str, Any]) -> VolumeMount:
         target=entry["target"],
         source=entry.get("source"),
         read_only=bool(entry.get("read_only", False)),
-        options=frozen_map(options) if isinstance(options, dict) else frozen_map(
-            {} if kind == "volume" and options is not None else {}),
+        options=frozen_map(options if isinstance(options, dict) else {}),
     )
 
 
@@ -286,7 +328,9 @@ def _check_port_clashes(services: Mapping[str, Service], specs: Mapping[str, Any
         for index, port in enumerate(service.ports):
             if port.published:
                 for number in _published_ports(port.published):
-                    claims.append((number, port.protocol, port.host_ip, specs[name].get("ports"), index))
+                    claims.append(
+                        (number, port.protocol, port.host_ip, specs[name].get("ports"), index)
+                    )
         if service.local is not None:
             raw_ports = service.local.raw.get("ports")
             for index, number in enumerate(service.local.ports):
@@ -296,11 +340,13 @@ def _check_port_clashes(services: Mapping[str, Service], specs: Mapping[str, Any
                 if proto != protocol or num != number:
                     continue
                 if host_ip in WILDCARD_HOSTS or owner_ip in WILDCARD_HOSTS or host_ip == owner_ip:
-                    where_ = f" on {host_ip}" if host_ip not in WILDCARD_HOSTS else ""
+                    on = f" on {host_ip}" if host_ip not in WILDCARD_HOSTS else ""
                     raise error_at(
-                        node, index,
-                        f"host port {number}/{protocol}{where_} is also published by service '{owner}'",
-                        service=name, dotted=f"ports[{index}]",
+                        node,
+                        index,
+                        f"host port {number}/{protocol}{on} is also published by service '{owner}'",
+                        service=name,
+                        dotted=f"ports[{index}]",
                         hint="give one of them another host port",
                     )
             taken.setdefault((protocol, number), (name, host_ip))

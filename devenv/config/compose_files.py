@@ -4,7 +4,7 @@ canonical forms and `include`; then merging the files in order and applying
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from devenv.config.interpolate import interpolate_tree
 from devenv.config.merge import merge
 from devenv.config.normalize import Context, canonical_service, new_like
 from devenv.config.schema import EXTENDS_KEYS, INCLUDE_KEYS, TOP_LEVEL_KEYS
-from devenv.config.yamlload import YDict, YList, load_yaml_file, where
+from devenv.config.yamlload import YDict, load_yaml_file, where
 from devenv.errors import ConfigError, did_you_mean
 
 RESOURCES = ("volumes", "networks", "secrets", "configs", "models")
@@ -69,13 +69,23 @@ class Reader:
         if services is None:
             services = YDict()
         if not isinstance(services, dict):
-            raise error_at(data, "services", f"`services` must be a mapping, not {type_name(services)}",
-                           dotted="services", hint="list each service by name under `services:`")
+            raise error_at(
+                data,
+                "services",
+                f"`services` must be a mapping, not {type_name(services)}",
+                dotted="services",
+                hint="list each service by name under `services:`",
+            )
         canon = new_like(services)
         for name, spec in services.items():
             if spec is None:
-                raise error_at(services, name, "the service is empty", service=name,
-                               hint="give it an image, a build or an x-devenv block")
+                raise error_at(
+                    services,
+                    name,
+                    "the service is empty",
+                    service=name,
+                    hint="give it an image, a build or an x-devenv block",
+                )
             canon[name] = canonical_service(spec, Context(name, base_dir, self.variables))
             if isinstance(canon[name], YDict) and not canon[name].file:
                 canon[name].file, canon[name].line = where(services, name)
@@ -92,12 +102,15 @@ class Reader:
         if value is None:
             return YDict()
         if not isinstance(value, dict):
-            raise error_at(model, key, f"`{key}` must be a mapping, not {type_name(value)}", dotted=key)
+            raise error_at(
+                model, key, f"`{key}` must be a mapping, not {type_name(value)}", dotted=key
+            )
         out = new_like(value)
         for name, spec in value.items():
             if spec is not None and not isinstance(spec, dict):
-                raise error_at(value, name, f"must be a mapping, not {type_name(spec)}",
-                               dotted=f"{key}.{name}")
+                raise error_at(
+                    value, name, f"must be a mapping, not {type_name(spec)}", dotted=f"{key}.{name}"
+                )
             out[name] = spec if spec is not None else YDict()
         return out
 
@@ -112,22 +125,37 @@ class Reader:
             if isinstance(entry, str):
                 entry = {"path": entry}
             if not isinstance(entry, dict):
-                raise error_at(entries, index, "must be a path or a mapping with `path`", dotted=dotted)
+                raise error_at(
+                    entries, index, "must be a path or a mapping with `path`", dotted=dotted
+                )
             for key in entry:
                 if key not in INCLUDE_KEYS:
-                    raise error_at(entry, key, f"unknown key '{key}'", dotted=f"{dotted}.{key}",
-                                   hint=did_you_mean(key, INCLUDE_KEYS))
+                    raise error_at(
+                        entry,
+                        key,
+                        f"unknown key '{key}'",
+                        dotted=f"{dotted}.{key}",
+                        hint=did_you_mean(key, INCLUDE_KEYS),
+                    )
             paths = entry.get("path")
             if isinstance(paths, str):
                 paths = [paths]
-            if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+            if (
+                not isinstance(paths, list)
+                or not paths
+                or not all(isinstance(p, str) for p in paths)
+            ):
                 raise error_at(entries, index, "needs `path`", dotted=f"{dotted}.path")
             files = [_abs(Path(p), here) for p in paths]
             for file in files:
                 if not file.is_file():
-                    raise error_at(entries, index, f"included file not found: {file}",
-                                   dotted=f"{dotted}.path", hint="check the path; it is relative to "
-                                   "the including file's directory")
+                    raise error_at(
+                        entries,
+                        index,
+                        f"included file not found: {file}",
+                        dotted=f"{dotted}.path",
+                        hint="check the path; it is relative to the including file's directory",
+                    )
             project_dir = (
                 _abs(Path(entry["project_directory"]), here)
                 if isinstance(entry.get("project_directory"), str)
@@ -139,7 +167,9 @@ class Reader:
             candidates = (
                 [_abs(Path(p), here) for p in env_files]
                 if isinstance(env_files, list)
-                else [project_dir / ".env"] if (project_dir / ".env").is_file() else []
+                else [project_dir / ".env"]
+                if (project_dir / ".env").is_file()
+                else []
             )
             variables: dict[str, str] = {}
             for env_path in candidates:
@@ -155,9 +185,13 @@ class Reader:
             theirs = imported.get(key) or {}
             for name in mine:
                 if name in theirs and theirs[name] != mine[name]:
-                    raise error_at(mine, name, f"{key}.{name} conflicts with the one from an included file",
-                                   service=name if key == "services" else None,
-                                   hint="rename it, or extend the included one with `extends`")
+                    raise error_at(
+                        mine,
+                        name,
+                        f"{key}.{name} conflicts with the one from an included file",
+                        service=name if key == "services" else None,
+                        hint="rename it, or extend the included one with `extends`",
+                    )
         result = new_like(model)
         for key, value in model.items():
             if key in ("services", *RESOURCES):
@@ -196,25 +230,47 @@ class Reader:
         if spec is None:
             return service
         if f"{getattr(service, 'file', '')}:{name}" in chain:
-            raise error_at(service, "extends", "extends cycle: " + " -> ".join((*chain, name)),
-                           service=name, dotted="extends")
+            raise error_at(
+                service,
+                "extends",
+                "extends cycle: " + " -> ".join((*chain, name)),
+                service=name,
+                dotted="extends",
+            )
         if isinstance(spec, str):
             spec = {"service": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("service"), str):
-            raise error_at(service, "extends", "must be a service name or {service, file}",
-                           service=name, dotted="extends")
+            raise error_at(
+                service,
+                "extends",
+                "must be a service name or {service, file}",
+                service=name,
+                dotted="extends",
+            )
         for key in spec:
             if key not in EXTENDS_KEYS:
-                raise error_at(spec, key, f"unknown key '{key}'", service=name,
-                               dotted=f"extends.{key}", hint=did_you_mean(key, EXTENDS_KEYS))
+                raise error_at(
+                    spec,
+                    key,
+                    f"unknown key '{key}'",
+                    service=name,
+                    dotted=f"extends.{key}",
+                    hint=did_you_mean(key, EXTENDS_KEYS),
+                )
         base_name = spec["service"]
         link = (*chain, f"{getattr(service, 'file', '')}:{name}")
         if "file" in spec:
             file_dir = Path(service.file).parent if getattr(service, "file", None) else base_dir
             other = _abs(Path(str(spec["file"])), file_dir)
             if not other.is_file():
-                raise error_at(spec, "file", f"extends file not found: {other}", service=name,
-                               dotted="extends.file", hint="the path is relative to this file")
+                raise error_at(
+                    spec,
+                    "file",
+                    f"extends file not found: {other}",
+                    service=name,
+                    dotted="extends.file",
+                    hint="the path is relative to this file",
+                )
             other_model = Reader(self.variables, self.warnings, self._unset, self._stack).read(
                 other, other.parent
             )
@@ -224,17 +280,27 @@ class Reader:
             pool = services
             pool_dir = base_dir
         if base_name not in pool:
-            raise error_at(spec, "service", f"extends an unknown service '{base_name}'",
-                           service=name, dotted="extends.service",
-                           hint=did_you_mean(base_name, pool) or None)
+            raise error_at(
+                spec,
+                "service",
+                f"extends an unknown service '{base_name}'",
+                service=name,
+                dotted="extends.service",
+                hint=did_you_mean(base_name, pool) or None,
+            )
         base = self._extended(base_name, pool, pool_dir, link)
         child = new_like(service)
         child.update((k, v) for k, v in service.items() if k != "extends")
         base_copy = new_like(base) if isinstance(base, YDict) else YDict()
         base_copy.update((k, v) for k, v in base.items() if k != "extends")
-        result = merge({"services": {name: base_copy}}, {"services": {name: child}})["services"][name]
+        result = merge({"services": {name: base_copy}}, {"services": {name: child}})["services"][
+            name
+        ]
         if isinstance(result, YDict):
-            result.file, result.line = getattr(service, "file", None), getattr(service, "line", None)
+            result.file, result.line = (
+                getattr(service, "file", None),
+                getattr(service, "line", None),
+            )
         return result
 
 
@@ -251,5 +317,3 @@ def read_project(
     model = reader.read_all(files, project_dir)
     return model, reader.warnings
 
-
-__all__ = ["Callable", "YList", "read_project"]

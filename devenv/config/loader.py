@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devenv.config.build import build_stack
-from devenv.config.compose_files import read_project
 from devenv.config.discovery import (
     absolute,
     check_project_name,
@@ -17,9 +15,11 @@ from devenv.config.discovery import (
     normalize_project_name,
 )
 from devenv.config.envfile import read_env_file
-from devenv.config.interpolate import TemplateError, substitute
 from devenv.config.model import Stack
 from devenv.errors import ConfigError
+
+# The YAML machinery (compose_files, build) is imported in load_stack, so that
+# importing devenv.config for the model types stays cheap.
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class LoadOptions:
 def read_dotenv(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """A project's .env, with `${VAR}` in values expanded (earlier lines, then the
     environment), as Compose does; single-quoted values stay literal."""
+    from devenv.config.interpolate import TemplateError, substitute
+
     raw = read_env_file(path)
     quoted = _single_quoted_keys(path)
     values: dict[str, str] = {}
@@ -66,6 +68,10 @@ def _single_quoted_keys(path: Path) -> set[str]:
 
 
 def load_stack(options: LoadOptions | None = None) -> Stack:
+    """The validated Stack; raises ConfigError (or another DevenvError) on bad input."""
+    from devenv.config.build import build_stack
+    from devenv.config.compose_files import read_project
+
     options = options or LoadOptions()
     cwd = (options.cwd or Path.cwd()).resolve()
     environ = dict(options.environ)

@@ -67,7 +67,9 @@ _UNIQUE_BY_VALUE = {
 
 
 def _matches(path: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
-    return len(path) == len(pattern) and all(p in ("*", q) for p, q in zip(pattern, path, strict=True))
+    return len(path) == len(pattern) and all(
+        p in ("*", q) for p, q in zip(pattern, path, strict=True)
+    )
 
 
 def merge(base: Any, override: Any, path: tuple[str, ...] = ()) -> Any:
@@ -87,13 +89,17 @@ def _merge_maps(base: dict[str, Any], override: dict[str, Any], path: tuple[str,
     copy_meta(base, out)
     if isinstance(out, YDict) and isinstance(override, YDict):
         out.key_pos.update(override.key_pos)
-    if len(path) == 3 and path[0] == "services" and path[2] == "logging":
-        if base.get("driver") and override.get("driver") and base["driver"] != override["driver"]:
-            return override
+    if (
+        len(path) == 3
+        and path[0] == "services"
+        and path[2] == "logging"
+        and base.get("driver")
+        and override.get("driver")
+        and base["driver"] != override["driver"]
+    ):
+        return override  # another logging driver: its options do not mix
     for key, value in override.items():
-        if key in out and len(path) == 1 and path[0] == "services":
-            out[key] = merge(out[key], value, (*path, key))
-        elif key in out:
+        if key in out:
             out[key] = merge(out[key], value, (*path, key))
         else:
             out[key] = value

@@ -38,7 +38,9 @@ class Context:
         self.base_dir = base_dir
         self.variables = variables
 
-    def fail(self, node: Any, key: Any, dotted: str, message: str, hint: str | None = None) -> ConfigError:
+    def fail(
+        self, node: Any, key: Any, dotted: str, message: str, hint: str | None = None
+    ) -> ConfigError:
         return error_at(node, key, message, service=self.service, dotted=dotted, hint=hint)
 
     def home(self) -> str:
@@ -72,7 +74,10 @@ def canonical_service(raw: Any, ctx: Context) -> YDict:
         raw = YDict()
     if not isinstance(raw, dict):
         raise ctx.fail(
-            None, None, "", f"a service must be a mapping, not {type_name(raw)}",
+            None,
+            None,
+            "",
+            f"a service must be a mapping, not {type_name(raw)}",
             hint="write the service's keys indented under its name",
         )
     out = new_like(raw)
@@ -82,7 +87,10 @@ def canonical_service(raw: Any, ctx: Context) -> YDict:
             continue
         if key not in SERVICE_KEYS:
             raise ctx.fail(
-                raw, key, key, f"unknown key '{key}' (docker compose rejects it too)",
+                raw,
+                key,
+                key,
+                f"unknown key '{key}' (docker compose rejects it too)",
                 hint=did_you_mean(key, SERVICE_KEYS) or "see the Compose Specification",
             )
         handler = _HANDLERS.get(key)
@@ -100,8 +108,9 @@ def _command(raw: YDict, key: str, value: Any, ctx: Context) -> list[str] | None
         try:
             return shlex.split(value)
         except ValueError as error:
-            raise ctx.fail(raw, key, key, f"cannot split the command: {error}",
-                           hint="close every quote") from None
+            raise ctx.fail(
+                raw, key, key, f"cannot split the command: {error}", hint="close every quote"
+            ) from None
     if isinstance(value, list):
         return [scalar_text(v) for v in value]
     raise ctx.fail(raw, key, key, f"must be a string or a list, not {type_name(value)}")
@@ -117,24 +126,35 @@ def mapping_or_list(
     if isinstance(value, dict):
         for k, v in value.items():
             if isinstance(v, dict | list):
-                raise ctx.fail(value, k, f"{dotted}.{k}",
-                               f"must be a string, a number or a boolean, not {type_name(v)}")
-            out[str(k)] = None if v is None and allow_null else scalar_text(v) if v is not None else ""
+                raise ctx.fail(
+                    value,
+                    k,
+                    f"{dotted}.{k}",
+                    f"must be a string, a number or a boolean, not {type_name(v)}",
+                )
+            out[str(k)] = (
+                None if v is None and allow_null else scalar_text(v) if v is not None else ""
+            )
         return out
     if isinstance(value, list):
         for index, item in enumerate(value):
             if isinstance(item, dict | list) or item is None:
-                raise ctx.fail(value, index, f"{dotted}[{index}]",
-                               f"must be KEY=VALUE, not {type_name(item)}")
+                raise ctx.fail(
+                    value, index, f"{dotted}[{index}]", f"must be KEY=VALUE, not {type_name(item)}"
+                )
             text = scalar_text(item)
             name, sep, val = text.partition("=")
             out[name] = val if sep else None
             if isinstance(value, YList):
                 out.key_pos[name] = value.where(index)
         return out
-    raise ctx.fail(raw, key, dotted,
-                   f"must be a mapping or a list of KEY=VALUE, not {type_name(value)}",
-                   hint="write `KEY: value` lines or `- KEY=value` items")
+    raise ctx.fail(
+        raw,
+        key,
+        dotted,
+        f"must be a mapping or a list of KEY=VALUE, not {type_name(value)}",
+        hint="write `KEY: value` lines or `- KEY=value` items",
+    )
 
 
 def _environment(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
@@ -153,7 +173,9 @@ def string_list(raw: Any, key: Any, value: Any, ctx: Context, dotted: str) -> YL
     out = copy_meta(value, YList()) if isinstance(value, YList) else YList()
     for index, item in enumerate(value):
         if isinstance(item, dict | list) or item is None:
-            raise ctx.fail(value, index, f"{dotted}[{index}]", f"must be a string, not {type_name(item)}")
+            raise ctx.fail(
+                value, index, f"{dotted}[{index}]", f"must be a string, not {type_name(item)}"
+            )
         out.append(scalar_text(item))
     return out
 
@@ -215,16 +237,20 @@ def _env_file(raw: YDict, key: str, value: Any, ctx: Context) -> YList:
             if isinstance(required, str) and required.lower() in ("true", "false"):
                 required = required.lower() == "true"
             if not isinstance(required, bool):
-                raise ctx.fail(item, "required", f"env_file[{index}].required", "must be true or false")
+                raise ctx.fail(
+                    item, "required", f"env_file[{index}].required", "must be true or false"
+                )
             entry = {"path": ctx.path(item["path"]), "required": required}
             if "format" in item:
                 entry["format"] = item["format"]
         else:
-            raise ctx.fail(items, index, f"env_file[{index}]",
-                           "must be a path or a mapping with `path`")
+            raise ctx.fail(
+                items, index, f"env_file[{index}]", "must be a path or a mapping with `path`"
+            )
         out.append(entry)
-        out.item_lines.append((items.where(index)[1] if isinstance(items, YList) else None) or 0)
-    out.file = getattr(raw, "file", None)
+        line = items.where(index)[1] if isinstance(items, YList) else raw.where(key)[1]
+        out.item_lines.append(line or 0)
+    out.file = raw.where(key)[0] if isinstance(raw, YDict) else None
     return out
 
 
@@ -283,8 +309,13 @@ def parse_short_port(text: str) -> list[dict[str, Any]]:
 
 def _ports(raw: YDict, key: str, value: Any, ctx: Context) -> YList:
     if not isinstance(value, list):
-        raise ctx.fail(raw, key, key, f"must be a list, not {type_name(value)}",
-                       hint='write e.g. ports: ["8080:80"]')
+        raise ctx.fail(
+            raw,
+            key,
+            key,
+            f"must be a list, not {type_name(value)}",
+            hint='write e.g. ports: ["8080:80"]',
+        )
     out = YList()
     out.file = getattr(value, "file", None)
     for index, item in enumerate(value):
@@ -296,9 +327,13 @@ def _ports(raw: YDict, key: str, value: Any, ctx: Context) -> YList:
             try:
                 entries = parse_short_port(str(item))
             except ValueError:
-                raise ctx.fail(value, index, dotted, f"not a valid port: {str(item)!r}",
-                               hint="write [[HOST_IP:]HOST_PORT:]CONTAINER_PORT[/PROTOCOL], "
-                               "ports 1-65535") from None
+                raise ctx.fail(
+                    value,
+                    index,
+                    dotted,
+                    f"not a valid port: {str(item)!r}",
+                    hint="write [[HOST_IP:]HOST_PORT:]CONTAINER_PORT[/PROTOCOL], ports 1-65535",
+                ) from None
         elif isinstance(item, dict):
             entries = [_long_port(value, index, item, ctx)]
         else:
@@ -313,8 +348,13 @@ def _long_port(parent: Any, index: int, item: dict[str, Any], ctx: Context) -> d
     dotted = f"ports[{index}]"
     for k in item:
         if k not in PORT_KEYS and not k.startswith("x-"):
-            raise ctx.fail(item, k, f"{dotted}.{k}", f"unknown key '{k}' in a port",
-                           hint=did_you_mean(k, PORT_KEYS))
+            raise ctx.fail(
+                item,
+                k,
+                f"{dotted}.{k}",
+                f"unknown key '{k}' in a port",
+                hint=did_you_mean(k, PORT_KEYS),
+            )
     if "target" not in item:
         raise ctx.fail(parent, index, dotted, "a port needs `target`")
     try:
@@ -322,8 +362,9 @@ def _long_port(parent: Any, index: int, item: dict[str, Any], ctx: Context) -> d
         if not 0 < target <= 65535:
             raise ValueError
     except (TypeError, ValueError):
-        raise ctx.fail(item, "target", f"{dotted}.target",
-                       f"not a valid port: {item['target']!r}") from None
+        raise ctx.fail(
+            item, "target", f"{dotted}.target", f"not a valid port: {item['target']!r}"
+        ) from None
     entry: dict[str, Any] = {"mode": str(item.get("mode") or "ingress")}
     if item.get("host_ip"):
         entry["host_ip"] = str(item["host_ip"])
@@ -333,8 +374,9 @@ def _long_port(parent: Any, index: int, item: dict[str, Any], ctx: Context) -> d
         try:
             _port_range(str(published))
         except ValueError:
-            raise ctx.fail(item, "published", f"{dotted}.published",
-                           f"not a valid port: {published!r}") from None
+            raise ctx.fail(
+                item, "published", f"{dotted}.published", f"not a valid port: {published!r}"
+            ) from None
         entry["published"] = str(published)
     entry["protocol"] = str(item.get("protocol") or "tcp").lower()
     for extra in ("name", "app_protocol"):
@@ -395,8 +437,13 @@ def parse_short_volume(text: str, ctx: Context) -> dict[str, Any]:
 
 def _volumes(raw: YDict, key: str, value: Any, ctx: Context) -> YList:
     if not isinstance(value, list):
-        raise ctx.fail(raw, key, key, f"must be a list, not {type_name(value)}",
-                       hint='write e.g. volumes: ["./data:/data"]')
+        raise ctx.fail(
+            raw,
+            key,
+            key,
+            f"must be a list, not {type_name(value)}",
+            hint='write e.g. volumes: ["./data:/data"]',
+        )
     out = YList()
     out.file = getattr(value, "file", None)
     for index, item in enumerate(value):
@@ -405,8 +452,13 @@ def _volumes(raw: YDict, key: str, value: Any, ctx: Context) -> YList:
             try:
                 entry = parse_short_volume(item, ctx)
             except ValueError:
-                raise ctx.fail(value, index, dotted, f"not a valid volume: {item!r}",
-                               hint="write SOURCE:TARGET[:ro] or use the long form") from None
+                raise ctx.fail(
+                    value,
+                    index,
+                    dotted,
+                    f"not a valid volume: {item!r}",
+                    hint="write SOURCE:TARGET[:ro] or use the long form",
+                ) from None
         elif isinstance(item, dict):
             entry = _long_volume(value, index, item, ctx)
         else:
@@ -420,14 +472,24 @@ def _long_volume(parent: Any, index: int, item: dict[str, Any], ctx: Context) ->
     dotted = f"volumes[{index}]"
     for k in item:
         if k not in VOLUME_KEYS and not k.startswith("x-"):
-            raise ctx.fail(item, k, f"{dotted}.{k}", f"unknown key '{k}' in a volume",
-                           hint=did_you_mean(k, VOLUME_KEYS))
+            raise ctx.fail(
+                item,
+                k,
+                f"{dotted}.{k}",
+                f"unknown key '{k}' in a volume",
+                hint=did_you_mean(k, VOLUME_KEYS),
+            )
     kind = item.get("type")
     if kind not in VOLUME_TYPES:
-        raise ctx.fail(item, "type" if "type" in item else None, f"{dotted}.type",
-                       f"a volume needs a type, one of {', '.join(sorted(VOLUME_TYPES))}"
-                       if kind is None else f"unknown volume type {kind!r}",
-                       hint=did_you_mean(str(kind), VOLUME_TYPES) if kind else None)
+        raise ctx.fail(
+            item,
+            "type" if "type" in item else None,
+            f"{dotted}.type",
+            f"a volume needs a type, one of {', '.join(sorted(VOLUME_TYPES))}"
+            if kind is None
+            else f"unknown volume type {kind!r}",
+            hint=did_you_mean(str(kind), VOLUME_TYPES) if kind else None,
+        )
     if not isinstance(item.get("target"), str) or not item["target"]:
         raise ctx.fail(parent, index, dotted, "a volume needs `target`")
     entry: dict[str, Any] = {}
@@ -465,23 +527,38 @@ def _depends_on(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
         if spec is None:
             spec = {}
         if not isinstance(spec, dict):
-            raise ctx.fail(value, name, dotted, f"must be a mapping, not {type_name(spec)}",
-                           hint="write e.g. `db: {condition: service_healthy}`")
+            raise ctx.fail(
+                value,
+                name,
+                dotted,
+                f"must be a mapping, not {type_name(spec)}",
+                hint="write e.g. `db: {condition: service_healthy}`",
+            )
         for k in spec:
             if k not in DEPENDS_ON_KEYS and not k.startswith("x-"):
-                raise ctx.fail(spec, k, f"{dotted}.{k}", f"unknown key '{k}'",
-                               hint=did_you_mean(k, DEPENDS_ON_KEYS))
+                raise ctx.fail(
+                    spec,
+                    k,
+                    f"{dotted}.{k}",
+                    f"unknown key '{k}'",
+                    hint=did_you_mean(k, DEPENDS_ON_KEYS),
+                )
         condition = spec.get("condition", "service_started")
         if condition not in CONDITIONS:
-            raise ctx.fail(spec, "condition", f"{dotted}.condition",
-                           f"unknown condition {condition!r}",
-                           hint=did_you_mean(str(condition), CONDITIONS)
-                           or "use one of " + ", ".join(CONDITIONS))
+            raise ctx.fail(
+                spec,
+                "condition",
+                f"{dotted}.condition",
+                f"unknown condition {condition!r}",
+                hint=did_you_mean(str(condition), CONDITIONS)
+                or "use one of " + ", ".join(CONDITIONS),
+            )
         entry: dict[str, Any] = {"condition": condition}
         if "restart" in spec:
             entry["restart"] = _boolean(spec, "restart", f"{dotted}.restart", ctx)
-        entry["required"] = _boolean(spec, "required", f"{dotted}.required", ctx) \
-            if "required" in spec else True
+        entry["required"] = (
+            _boolean(spec, "required", f"{dotted}.required", ctx) if "required" in spec else True
+        )
         out[name] = entry
     return out
 
@@ -499,14 +576,20 @@ def _healthcheck(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
     from devenv.config.durations import format_duration, parse_duration
 
     if not isinstance(value, dict):
-        raise ctx.fail(raw, key, key, f"must be a mapping, not {type_name(value)}",
-                       hint="write e.g. healthcheck: {test: [CMD, true], interval: 10s}")
+        raise ctx.fail(
+            raw,
+            key,
+            key,
+            f"must be a mapping, not {type_name(value)}",
+            hint="write e.g. healthcheck: {test: [CMD, true], interval: 10s}",
+        )
     out = new_like(value)
     for k, v in value.items():
         dotted = f"healthcheck.{k}"
         if k not in HEALTHCHECK_KEYS and not k.startswith("x-"):
-            raise ctx.fail(value, k, dotted, f"unknown key '{k}'",
-                           hint=did_you_mean(k, HEALTHCHECK_KEYS))
+            raise ctx.fail(
+                value, k, dotted, f"unknown key '{k}'", hint=did_you_mean(k, HEALTHCHECK_KEYS)
+            )
         if k == "test":
             if isinstance(v, str):
                 out[k] = ["CMD-SHELL", v]
@@ -516,12 +599,19 @@ def _healthcheck(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
                 raise ctx.fail(value, k, dotted, "must be a string or a list of strings")
         elif k in ("interval", "timeout", "start_period", "start_interval"):
             if not isinstance(v, str):
-                raise ctx.fail(value, k, dotted, f"must be a duration string, not {v!r}",
-                               hint=f"write e.g. {v}s" if isinstance(v, int) else "write e.g. 10s")
+                raise ctx.fail(
+                    value,
+                    k,
+                    dotted,
+                    f"must be a duration string, not {v!r}",
+                    hint=f"write e.g. {v}s" if isinstance(v, int) else "write e.g. 10s",
+                )
             try:
                 out[k] = format_duration(parse_duration(v, bare_numbers=False))
             except ValueError as error:
-                raise ctx.fail(value, k, dotted, str(error)) from None
+                raise ctx.fail(
+                    value, k, dotted, str(error), hint="units: ms, s, m, h (e.g. 1m30s)"
+                ) from None
         elif k == "retries":
             try:
                 out[k] = int(v)
@@ -538,8 +628,13 @@ def _duration_key(raw: YDict, key: str, value: Any, ctx: Context) -> str:
     from devenv.config.durations import format_duration, parse_duration
 
     if not isinstance(value, str):
-        raise ctx.fail(raw, key, key, f"must be a duration string, not {value!r}",
-                       hint=f"write e.g. {value}s" if isinstance(value, int) else "write e.g. 10s")
+        raise ctx.fail(
+            raw,
+            key,
+            key,
+            f"must be a duration string, not {value!r}",
+            hint=f"write e.g. {value}s" if isinstance(value, int) else "write e.g. 10s",
+        )
     try:
         return format_duration(parse_duration(value, bare_numbers=False))
     except ValueError as error:
@@ -560,8 +655,12 @@ def _develop(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
         items = []
         for index, item in enumerate(watch):
             if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-                raise ctx.fail(watch, index, f"develop.watch[{index}]",
-                               "must be a mapping with `path` and `action`")
+                raise ctx.fail(
+                    watch,
+                    index,
+                    f"develop.watch[{index}]",
+                    "must be a mapping with `path` and `action`",
+                )
             entry = dict(item)
             entry["path"] = ctx.path(item["path"])
             items.append(entry)
@@ -590,7 +689,7 @@ def _deploy(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
     out.update(value)
     if "replicas" in value and value["replicas"] is not None:
         try:
-            out["replicas"] = _integer(value, "replicas", value["replicas"], ctx)
+            out["replicas"] = _integer(out, "replicas", value["replicas"], ctx)
         except ConfigError as error:
             error.key = "deploy.replicas"
             raise

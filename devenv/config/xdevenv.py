@@ -42,8 +42,12 @@ class _Checker:
         self.service = service
         self.block = block
 
-    def fail(self, node: Any, key: Any, dotted: str, message: str, hint: str | None = None) -> ConfigError:
-        return error_at(node, key, message, service=self.service, dotted=f"x-devenv.{dotted}", hint=hint)
+    def fail(
+        self, node: Any, key: Any, dotted: str, message: str, hint: str | None = None
+    ) -> ConfigError:
+        return error_at(
+            node, key, message, service=self.service, dotted=f"x-devenv.{dotted}", hint=hint
+        )
 
     def string(self, node: Mapping[str, Any], key: str, dotted: str) -> str:
         value = node[key]
@@ -77,7 +81,9 @@ class _Checker:
         try:
             return parse_duration(node[key])
         except ValueError as error:
-            raise self.fail(node, key, dotted, str(error), hint="write e.g. 500ms, 2s, 1m30s") from None
+            raise self.fail(
+                node, key, dotted, str(error), hint="write e.g. 500ms, 2s, 1m30s"
+            ) from None
 
     def string_list(self, node: Mapping[str, Any], key: str, dotted: str) -> list[str]:
         value = node[key]
@@ -88,8 +94,9 @@ class _Checker:
         out = []
         for index, item in enumerate(value):
             if not isinstance(item, str):
-                raise self.fail(value, index, f"{dotted}[{index}]",
-                                f"must be a string, not {type_name(item)}")
+                raise self.fail(
+                    value, index, f"{dotted}[{index}]", f"must be a string, not {type_name(item)}"
+                )
             out.append(item)
         return out
 
@@ -105,18 +112,33 @@ def local_process(
 ) -> LocalProcess:
     """The LocalProcess for one service's `x-devenv` block (already interpolated)."""
     if not isinstance(block, dict):
-        raise error_at(parent, "x-devenv", f"x-devenv must be a mapping, not {type_name(block)}",
-                       service=service, dotted="x-devenv",
-                       hint="write e.g. x-devenv: {run: python -m app}")
+        raise error_at(
+            parent,
+            "x-devenv",
+            f"x-devenv must be a mapping, not {type_name(block)}",
+            service=service,
+            dotted="x-devenv",
+            hint="write e.g. x-devenv: {run: python -m app}",
+        )
     check = _Checker(service, block)
     for key in block:
         if key not in KEYS:
-            raise check.fail(block, key, key, f"unknown key '{key}'",
-                             hint=did_you_mean(key, KEYS) or f"valid keys: {', '.join(KEYS)}")
+            raise check.fail(
+                block,
+                key,
+                key,
+                f"unknown key '{key}'",
+                hint=did_you_mean(key, KEYS) or f"valid keys: {', '.join(KEYS)}",
+            )
     if "run" not in block:
-        raise error_at(parent, "x-devenv", "x-devenv needs `run`, the command to start",
-                       service=service, dotted="x-devenv.run",
-                       hint="add e.g. run: python -m app")
+        raise error_at(
+            parent,
+            "x-devenv",
+            "x-devenv needs `run`, the command to start",
+            service=service,
+            dotted="x-devenv.run",
+            hint="add e.g. run: python -m app",
+        )
     run_value = block["run"]
     if isinstance(run_value, list) and all(isinstance(p, str) for p in run_value):
         run = shlex.join(run_value)
@@ -147,13 +169,20 @@ def local_process(
     if "ports" in block:
         value = block["ports"]
         if not isinstance(value, list):
-            raise check.fail(block, "ports", "ports", f"must be a list of port numbers, not {type_name(value)}",
-                             hint="write e.g. ports: [3000]")
+            raise check.fail(
+                block,
+                "ports",
+                "ports",
+                f"must be a list of port numbers, not {type_name(value)}",
+                hint="write e.g. ports: [3000]",
+            )
         for index in range(len(value)):
             ports.append(check.integer(value, index, f"ports[{index}]", 1, 65535))  # type: ignore[arg-type]
     watch: list[Path] = []
     if "watch" in block:
-        watch = [_path(p, project_dir, variables) for p in check.string_list(block, "watch", "watch")]
+        watch = [
+            _path(p, project_dir, variables) for p in check.string_list(block, "watch", "watch")
+        ]
     for path in develop_watch:
         if path not in watch:
             watch.append(path)
@@ -164,8 +193,13 @@ def local_process(
         value = block["restart"]
         restart = "no" if value is False else str(value)
         if restart not in RESTARTS:
-            raise check.fail(block, "restart", "restart", f"unknown restart policy {value!r}",
-                             hint=did_you_mean(restart, RESTARTS) or "use no, on-failure or always")
+            raise check.fail(
+                block,
+                "restart",
+                "restart",
+                f"unknown restart policy {value!r}",
+                hint=did_you_mean(restart, RESTARTS) or "use no, on-failure or always",
+            )
     shell = check.boolean(block, "shell", "shell") if "shell" in block else False
     ready = _ready(check, block) if "ready" in block else None
     return LocalProcess(
@@ -205,8 +239,12 @@ def _environment(check: _Checker, block: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(value, dict):
         for k, v in value.items():
             if isinstance(v, dict | list):
-                raise check.fail(value, k, f"environment.{k}", f"must be a string, not {type_name(v)}")
-            out[str(k)] = "" if v is None else ("true" if v is True else "false" if v is False else str(v))
+                raise check.fail(
+                    value, k, f"environment.{k}", f"must be a string, not {type_name(v)}"
+                )
+            out[str(k)] = (
+                "" if v is None else ("true" if v is True else "false" if v is False else str(v))
+            )
         return out
     if isinstance(value, list):
         for index, item in enumerate(value):
@@ -215,48 +253,78 @@ def _environment(check: _Checker, block: Mapping[str, Any]) -> dict[str, str]:
             name, _, val = str(item).partition("=")
             out[name] = val
         return out
-    raise check.fail(block, "environment", "environment",
-                     f"must be a mapping or a list of KEY=VALUE, not {type_name(value)}")
+    raise check.fail(
+        block,
+        "environment",
+        "environment",
+        f"must be a mapping or a list of KEY=VALUE, not {type_name(value)}",
+    )
 
 
 def _ready(check: _Checker, block: Mapping[str, Any]) -> ReadyProbe:
     spec = block["ready"]
     if not isinstance(spec, dict):
-        raise check.fail(block, "ready", "ready", f"must be a mapping, not {type_name(spec)}",
-                         hint='write e.g. ready: {http: "http://localhost:3000/health"}')
+        raise check.fail(
+            block,
+            "ready",
+            "ready",
+            f"must be a mapping, not {type_name(spec)}",
+            hint='write e.g. ready: {http: "http://localhost:3000/health"}',
+        )
     for key in spec:
         if key not in PROBE_KEYS:
-            raise check.fail(spec, key, f"ready.{key}", f"unknown key '{key}'",
-                             hint=did_you_mean(key, PROBE_KEYS) or f"valid keys: {', '.join(PROBE_KEYS)}")
+            raise check.fail(
+                spec,
+                key,
+                f"ready.{key}",
+                f"unknown key '{key}'",
+                hint=did_you_mean(key, PROBE_KEYS) or f"valid keys: {', '.join(PROBE_KEYS)}",
+            )
     kinds = [k for k in PROBE_KINDS if k in spec]
     if len(kinds) != 1:
-        raise check.fail(block, "ready", "ready",
-                         "needs exactly one of http, tcp, cmd, log" if not kinds
-                         else f"has {' and '.join(kinds)}; give only one")
+        raise check.fail(
+            block,
+            "ready",
+            "ready",
+            "needs exactly one of http, tcp, cmd, log"
+            if not kinds
+            else f"has {' and '.join(kinds)}; give only one",
+        )
     kind = kinds[0]
     target: str
     if kind == "tcp":
         value = spec["tcp"]
-        if isinstance(value, int) and not isinstance(value, bool) or (isinstance(value, str) and value.isdigit()):
+        if (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, str) and value.isdigit()
+        ):
             port = check.integer(spec, "tcp", "ready.tcp", 1, 65535)
             target = f"127.0.0.1:{port}"
         elif isinstance(value, str) and re.fullmatch(r".+:[0-9]+", value):
-            host, _, port_text = value.rpartition(":")
+            port_text = value.rpartition(":")[2]
             if not 0 < int(port_text) <= 65535:
                 raise check.fail(spec, "tcp", "ready.tcp", f"not a valid port: {port_text}")
             target = value
         else:
-            raise check.fail(spec, "tcp", "ready.tcp", f"must be a port or host:port, not {value!r}")
+            raise check.fail(
+                spec, "tcp", "ready.tcp", f"must be a port or host:port, not {value!r}"
+            )
     else:
         target = check.string(spec, kind, f"ready.{kind}")
         if kind == "http" and not re.match(r"^https?://", target):
-            raise check.fail(spec, "http", "ready.http", f"not an http(s) URL: {target!r}",
-                             hint="write e.g. http://localhost:3000/health")
+            raise check.fail(
+                spec,
+                "http",
+                "ready.http",
+                f"not an http(s) URL: {target!r}",
+                hint="write e.g. http://localhost:3000/health",
+            )
         if kind == "log":
             try:
                 re.compile(target)
             except re.error as error:
-                raise check.fail(spec, "log", "ready.log", f"not a valid regular expression: {error}") from None
+                raise check.fail(
+                    spec, "log", "ready.log", f"not a valid regular expression: {error}"
+                ) from None
     probe: dict[str, Any] = {"kind": kind, "target": target}
     if "status" in spec:
         if kind != "http":

@@ -160,6 +160,10 @@ _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 def _yaml_error(error: yaml.YAMLError, file: str) -> ConfigError:
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    if "<stream end>" in str(getattr(error, "problem", "")) and getattr(
+        error, "context_mark", None
+    ):
+        mark = error.context_mark  # type: ignore[attr-defined]  # where the open bracket is
     line = mark.line + 1 if mark is not None else None
     problem = getattr(error, "problem", None) or str(error).splitlines()[0]
     hint = "check the indentation and quoting around this line"

