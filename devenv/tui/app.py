@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
+from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from devenv.engine.api import EngineAPI, UnitInfo
 from devenv.events import (
@@ -35,6 +35,7 @@ from devenv.events import (
 )
 from devenv.tui.format import CHANGING_STATES, SecretMasker
 from devenv.tui.logview import Entry, LogView
+from devenv.tui.progress import ProgressRow
 from devenv.tui.messages import LogsArrived, UnitsChanged
 from devenv.tui.screens import DetailsScreen, HelpScreen, QuitScreen
 from devenv.tui.services import GROUP_PREFIX, RowModel, ServicesTable
@@ -178,9 +179,6 @@ class DevenvApp(App[int]):
         self.theme_changed_signal.subscribe(self, lambda _theme: self._refresh_units())
         self._start_engine()
 
-    def on_resize(self) -> None:
-        self.table.set_width(self.size.width)
-
     @work(exit_on_error=False, group="engine")
     async def _start_engine(self) -> None:
         try:
@@ -274,28 +272,16 @@ class DevenvApp(App[int]):
 
     def _update_progress(self) -> None:
         box = self.query_one("#progress", Vertical)
-        wanted = {u: p for u, p in self.progress.items()}
-        for row in list(box.children):
-            if row.name not in wanted:
+        rows = {row.name: row for row in box.query(ProgressRow)}
+        for name, row in rows.items():
+            if name not in self.progress:
                 row.remove()
-        for unit, event in wanted.items():
-            rows = [c for c in box.children if c.name == unit]
-            if rows:
-                row = rows[0]
+        for unit, event in self.progress.items():
+            if unit in rows:
+                rows[unit].show(event)
             else:
-                row = Horizontal(
-                    Label(classes="progress-label"),
-                    ProgressBar(show_eta=False, classes="progress-bar"),
-                    Label(classes="progress-status"),
-                    name=unit,
-                    classes="progress-row",
-                )
-                box.mount(row)
-            row.query_one(".progress-label", Label).update(f"{event.action} {unit}")
-            bar = row.query_one(ProgressBar)
-            bar.update(total=event.total, progress=event.current or 0)
-            row.query_one(".progress-status", Label).update(event.status)
-        box.display = bool(wanted)
+                box.mount(ProgressRow(event))
+        box.display = bool(self.progress)
 
     # ---- timers: only while they have something to show -----------------------
 

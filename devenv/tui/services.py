@@ -88,6 +88,11 @@ def build_rows(units: Sequence[UnitInfo], expanded: set[str]) -> list[RowModel]:
     return rows
 
 
+def _same(a: Text, b: Text) -> bool:
+    # Text's == ignores the base style, and a theme change only changes that.
+    return a.plain == b.plain and a.style == b.style and a.spans == b.spans
+
+
 class ServicesTable(DataTable[Text]):
     """Rows are diffed against what is shown: unchanged cells are not touched."""
 
@@ -134,6 +139,10 @@ class ServicesTable(DataTable[Text]):
             self.show_detail = show_detail
             self._redraw(force=True)
 
+    def on_resize(self) -> None:
+        # The table spans the terminal, so its width decides which columns fit.
+        self.set_width(self.app.size.width)
+
     @property
     def selected(self) -> RowModel | None:
         if not self.rows_model or self.cursor_row < 0:
@@ -173,10 +182,10 @@ class ServicesTable(DataTable[Text]):
         for row in rows:
             cells = self._cells(row)
             old = self._shown.get(row.key)
-            if old == cells:
+            if old is not None and list(map(_same, old, cells)) == [True] * len(cells):
                 continue
             for index, cid in enumerate(self._columns):
-                if old is None or old[index] != cells[index]:
+                if old is None or not _same(old[index], cells[index]):
                     self.update_cell(row.key, cid, cells[index], update_width=True)
             self._shown[row.key] = cells
 
