@@ -64,7 +64,6 @@ class ContainerUnit(Unit):
         self._health_cmd: list[str] | None = None
         self._exec_at = 0.0
         self._exec_result: tuple[bool, str] = (False, "starting")
-        self._docker_healthy = False
 
     # -- Unit interface ---------------------------------------------------
 
@@ -86,22 +85,15 @@ class ContainerUnit(Unit):
 
     @property
     def probe_timing(self) -> ProbeTiming | None:
-        """Often while starting (each call may run the healthcheck itself), then at
-        Docker's own pace: its status is what check_ready reports once healthy."""
+        """Often: while the container starts each call may run the healthcheck
+        itself; once ready the engine slows down to its own health interval."""
         check = self.service.healthcheck
         if check is not None and check.disable:
             return None
-        if check is None or not check.test:
-            # The image may bring its own healthcheck; without one, check_ready is cheap.
-            return ProbeTiming(interval=self.health_exec_interval, timeout=30, retries=1)
-        interval = self.health_exec_interval
-        if self._exec_result[0] or self._docker_healthy:
-            interval = max(self.health_exec_interval, min(check.interval or 30.0, 1.0))
-        return ProbeTiming(
-            interval=interval,
-            timeout=(check.timeout or 30.0) + 1.0,
-            retries=1,  # Docker already counted its retries when it says unhealthy
-        )
+        timeout = (check.timeout if check is not None and check.timeout else 30.0) + 1.0
+        # retries None: a check failing while starting leaves the unit starting;
+        # once ready, Docker's `unhealthy` (already after its retries) shows as such.
+        return ProbeTiming(interval=self.health_exec_interval, timeout=timeout, retries=None)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -306,7 +298,6 @@ class ContainerUnit(Unit):
         if not health:
             return True, "running"
         status = health.get("Status")
-        self._docker_healthy = status == "healthy"
         if status == "healthy":
             return True, "healthy"
         if status == "unhealthy":
@@ -350,7 +341,6 @@ class ContainerUnit(Unit):
         self._health_cmd = None
         self._exec_at = 0.0
         self._exec_result = (False, "starting")
-        self._docker_healthy = False
         self._exit = self._loop.create_future()
         container_id = str(info["Id"])
         tty = bool(info["Config"].get("Tty"))
