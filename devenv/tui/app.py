@@ -28,9 +28,11 @@ from devenv.engine.api import EngineAPI, UnitInfo
 from devenv.events import (
     Event,
     LogLine,
+    LogRecord,
     Progress,
     StateChanged,
     Stats,
+    Stream,
     UnitState,
 )
 from devenv.tui.format import CHANGING_STATES, SecretMasker
@@ -170,7 +172,7 @@ class DevenvApp(App[int]):
         self._masker = SecretMasker(self.engine.secrets())
         self.log_view.configure(masker=self._masker)
         self.table.set_width(self.size.width)
-        self._unsubscribe = self.engine.subscribe(self._on_engine_event)
+        self._subscribe()
         if self.options.stats:
             self.engine.request_stats(True)
         self._refresh_units()
@@ -192,6 +194,35 @@ class DevenvApp(App[int]):
         self.post_message(UnitsChanged())
 
     # ---- engine events -------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        # The real engine can hand over output a batch at a time, which is far
+        # cheaper under a flood than one LogLine event per line; any other
+        # EngineAPI gets the plain per-event subscription.
+        batches = getattr(self.engine, "subscribe_log_batches", None)
+        if batches is not None:
+            subscribe: Callable[..., Callable[[], None]] = self.engine.subscribe
+            off_events = subscribe(self._on_engine_event, lines=False)
+            off_batches = batches(self._on_log_batch)
+
+            def unsubscribe() -> None:
+                off_events()
+                off_batches()
+
+            self._unsubscribe = unsubscribe
+        else:
+            self._unsubscribe = self.engine.subscribe(self._on_engine_event)
+
+    def _on_log_batch(
+        self, unit: str, service: str, stream: Stream, ts: float, lines: list[str]
+    ) -> None:
+        if threading.get_ident() != self._thread:
+            self.call_from_thread(self._on_log_batch, unit, service, stream, ts, lines)
+            return
+        pending = self._pending
+        for text in lines:
+            pending.append(LogLine(LogRecord(unit, stream, text, ts), service))
+        self._schedule_flush()
 
     def _on_engine_event(self, event: Event) -> None:
         if threading.get_ident() != self._thread:  # an engine on another loop
@@ -375,9 +406,9 @@ class DevenvApp(App[int]):
         if event.follow:
             label.update("[dim]following[/]")
         elif event.unseen:
-            label.update(f"[b $text-warning]⏸ {event.unseen} new lines[/] [dim]End to follow[/]")
+            label.update(f"[b $text-warning]‖ {event.unseen} new lines[/] [dim]End to follow[/]")
         else:
-            label.update("[$text-warning]⏸ paused[/] [dim]End to follow[/]")
+            label.update("[$text-warning]‖ paused[/] [dim]End to follow[/]")
 
     # ---- actions ---------------------------------------------------------------
 

@@ -48,7 +48,7 @@ class LogView(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     LogView {
         background: $surface;
-        overflow-y: scroll;
+        overflow-y: auto;
         overflow-x: auto;
         scrollbar-size-vertical: 1;
     }

@@ -215,7 +215,7 @@ class ServicesTable(DataTable[Text]):
             text = Text(f"{state_glyph(state, self.spinner_frame)} {label}", style=style)
             detail = next((u.detail for u in units if u.detail), "")
             if self.show_detail and detail:
-                text.append(f"  {detail[:40]}", style="dim")
+                text.append(f"  {detail[:32]}", style="dim")
             return text
         if cid == "health":
             healths = {u.health for u in units if u.health}
