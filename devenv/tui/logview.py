@@ -126,6 +126,8 @@ class LogView(ScrollView, can_focus=True):
         self.unseen = 0
         self.follow = True
         self._rebuild()
+        # Before the first layout the view has no height to scroll by.
+        self.call_after_refresh(self._keep_following)
 
     def clear(self) -> None:
         self.set_lines(())
@@ -214,6 +216,11 @@ class LogView(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         if self.wrap:
             self._rebuild()
+        self._keep_following()
+
+    def _keep_following(self) -> None:
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def _decoration_width(self) -> int:
         return (self.prefix_width + 3 if self.show_prefix else 0) + (13 if self.timestamps else 0)
