@@ -37,8 +37,8 @@ from devenv.events import (
 )
 from devenv.tui.format import CHANGING_STATES, SecretMasker
 from devenv.tui.logview import Entry, LogView
-from devenv.tui.progress import ProgressRow
 from devenv.tui.messages import LogsArrived, UnitsChanged
+from devenv.tui.progress import ProgressRow
 from devenv.tui.screens import DetailsScreen, HelpScreen, QuitScreen
 from devenv.tui.services import GROUP_PREFIX, RowModel, ServicesTable
 
@@ -109,7 +109,7 @@ class DevenvApp(App[int]):
         Binding("d", "details", "Details"),
         Binding("v", "reveal", "Reveal", show=False),
         Binding("space", "expand", "Expand", show=False),
-        Binding("escape", "back", "Back", show=False),
+        Binding("escape", "go_back", "Back", show=False),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -428,7 +428,7 @@ class DevenvApp(App[int]):
             self._set_source(self._source_for(row))
         self.log_view.focus()
 
-    def action_back(self) -> None:
+    def action_go_back(self) -> None:
         if self.prompt.has_class("-shown"):
             self._close_prompt()
         elif self.log_view.search:
@@ -478,8 +478,10 @@ class DevenvApp(App[int]):
     def action_prompt(self, kind: str) -> None:
         self._prompt_kind = kind
         prompt = self.prompt
-        prompt.placeholder = "search the logs (enter: find, esc: cancel)" if kind == "search" else (
-            "show only lines containing… (empty: no filter)"
+        prompt.placeholder = (
+            "search the logs (enter: find, esc: cancel)"
+            if kind == "search"
+            else ("show only lines containing… (empty: no filter)")
         )
         prompt.value = self.log_view.search if kind == "search" else self.log_view.filter
         prompt.add_class("-shown")
@@ -604,7 +606,11 @@ class DevenvApp(App[int]):
         yield from super().get_system_commands(screen)
         commands: tuple[tuple[str, str, Callable[[], object]], ...] = (
             ("Restart service", "Restart the selected service (r)", self.action_restart),
-            ("Stop or start service", "Stop the selected service, or start it (s)", self.action_stop_start),
+            (
+                "Stop or start service",
+                "Stop the selected service, or start it (s)",
+                self.action_stop_start,
+            ),
             ("Restart all", "Restart every service (R)", self.action_restart_all),
             ("All logs", "Show every service's log interleaved (a)", self.action_all_logs),
             ("Search logs", "Find text in the log (/)", lambda: self.action_prompt("search")),
@@ -619,7 +625,11 @@ class DevenvApp(App[int]):
             ("Reveal secrets", "Show or mask secret values (v)", self.action_reveal),
             ("Expand replicas", "Show or hide a service's replicas (space)", self.action_expand),
             ("Help", "Every key (?)", self.action_help),
-            ("Toggle light/dark", "Switch between the light and dark theme", self.action_toggle_theme),
+            (
+                "Toggle light/dark",
+                "Switch between the light and dark theme",
+                self.action_toggle_theme,
+            ),
             ("Quit devenv", "Stop everything and quit (q)", self.action_quit),
         )
         for title, help_text, callback in commands:

@@ -9,6 +9,7 @@ from devenv.events import UnitState
 
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY", re.IGNORECASE)
 MASK = "••••••"
+DASH = "\N{EN DASH}"  # an empty cell
 
 # States that are on their way somewhere: they get a spinner.
 CHANGING_STATES = frozenset(
@@ -125,7 +126,7 @@ def duration(seconds: float) -> str:
 
 def size(n: int | None) -> str:
     if n is None:
-        return "–"
+        return DASH
     value = float(n)
     for unit in ("B", "K", "M", "G"):
         if value < 1024 or unit == "G":
@@ -135,7 +136,7 @@ def size(n: int | None) -> str:
 
 
 def percent(p: float | None) -> str:
-    return "–" if p is None else f"{p:.0f}%" if p >= 10 else f"{p:.1f}%"
+    return DASH if p is None else f"{p:.0f}%" if p >= 10 else f"{p:.1f}%"
 
 
 def prefix_colour(name: str) -> str:

@@ -278,9 +278,7 @@ class LogView(ScrollView, can_focus=True):
                 self._cache.clear()
                 self.follow = False
                 row = self._abs_to_row(absolute)
-                self.scroll_to(
-                    y=max(0, row - self.size.height // 2), animate=False, immediate=True
-                )
+                self.scroll_to(y=max(0, row - self.size.height // 2), animate=False, immediate=True)
                 self.refresh()
                 return True
         return False

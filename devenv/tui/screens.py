@@ -10,13 +10,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import ProgressBar, Static
 
 from devenv.engine.api import UnitInfo
-from devenv.tui.format import STATE_STYLE, mask_environment, resolve_style
+from devenv.tui.format import DASH, STATE_STYLE, mask_environment, resolve_style
 
 KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓  j k", "select a service"),
@@ -95,7 +95,9 @@ class DetailsScreen(ModalScreen[None]):
             return
         box.border_title = f"details · {mine[0].service}"
         self.query_one("#details", Static).update(
-            details_renderable(mine, by_name, reveal=reveal, now=now, variables=self.app.theme_variables)
+            details_renderable(
+                mine, by_name, reveal=reveal, now=now, variables=self.app.theme_variables
+            )
         )
 
 
@@ -115,7 +117,7 @@ def details_renderable(
     def state_text(u: UnitInfo) -> Text:
         text = Text(u.state.value, style=resolve_style(STATE_STYLE[u.state], variables))
         if u.detail:
-            text.append(f" — {u.detail}", style="")
+            text.append(f" \N{EM DASH} {u.detail}", style="")
         return text
 
     info = Table.grid(padding=(0, 2))
@@ -125,20 +127,23 @@ def details_renderable(
     for u in mine:
         label = "state" if len(mine) == 1 else f"state {u.name}"
         info.add_row(label, state_text(u))
-    info.add_row("command", Text(unit.command or "–"))
-    info.add_row("cwd", Text(unit.cwd or "–"))
+    info.add_row("command", Text(unit.command or DASH))
+    info.add_row("cwd", Text(unit.cwd or DASH))
     pids = ", ".join(str(u.pid) for u in mine if u.pid)
-    info.add_row("pid", pids or "–")
+    info.add_row("pid", pids or DASH)
     if unit.started_at:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(unit.started_at))
         info.add_row("started", started)
     info.add_row("restarts", str(sum(u.restarts for u in mine)))
     codes = [u.exit_code for u in mine if u.exit_code is not None]
-    info.add_row("last exit code", ", ".join(map(str, codes)) if codes else "–")
-    failure = next((u.detail for u in mine if u.detail and u.state.value in ("failed", "crashed", "backoff")), "")
+    info.add_row("last exit code", ", ".join(map(str, codes)) if codes else DASH)
+    failure = next(
+        (u.detail for u in mine if u.detail and u.state.value in ("failed", "crashed", "backoff")),
+        "",
+    )
     if failure:
         info.add_row("failure", Text(failure, style=resolve_style("$text-error", variables)))
-    info.add_row("ports", ", ".join(f"http://localhost:{p}" for p in unit.ports) or "–")
+    info.add_row("ports", ", ".join(f"http://localhost:{p}" for p in unit.ports) or DASH)
 
     deps = Table.grid(padding=(0, 2))
     deps.add_column(style="bold")

@@ -14,6 +14,7 @@ from textual.widgets import DataTable
 from devenv.engine.api import UnitInfo
 from devenv.events import UnitState
 from devenv.tui.format import (
+    DASH,
     STATE_STYLE,
     duration,
     percent,
@@ -110,7 +111,9 @@ class ServicesTable(DataTable[Text]):
             self.row_key = row_key
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False, cursor_foreground_priority="renderable")
+        super().__init__(
+            id=id, cursor_type="row", zebra_stripes=False, cursor_foreground_priority="renderable"
+        )
         self.rows_model: list[RowModel] = []
         self.expanded: set[str] = set()
         self.spinner_frame: int | None = None
@@ -164,8 +167,10 @@ class ServicesTable(DataTable[Text]):
         keys = [r.key for r in rows]
         selected = self.selected.key if self.selected else None
         self.rows_model = rows
-        if force or keys != [r.key.value for r in self.ordered_rows] or len(self.columns) != len(
-            self._columns
+        if (
+            force
+            or keys != [r.key.value for r in self.ordered_rows]
+            or len(self.columns) != len(self._columns)
         ):
             self.clear(columns=True)
             headers = dict((cid, label) for cid, label, _ in COLUMNS)
@@ -199,7 +204,9 @@ class ServicesTable(DataTable[Text]):
         if cid == "name":
             if row.is_group:
                 arrow = "▾" if row.service in self.expanded else "▸"
-                return Text(f"{arrow} {row.service} ×{len(units)}", style="bold")
+                return Text(
+                    f"{arrow} {row.service} \N{MULTIPLICATION SIGN}{len(units)}", style="bold"
+                )
             if row.is_child:
                 return Text(f"  └ {unit.name}")
             return Text(unit.name, style="bold")
@@ -219,11 +226,9 @@ class ServicesTable(DataTable[Text]):
             return text
         if cid == "health":
             healths = {u.health for u in units if u.health}
-            health = (
-                "unhealthy" if "unhealthy" in healths else (healths.pop() if healths else "")
-            )
+            health = "unhealthy" if "unhealthy" in healths else (healths.pop() if healths else "")
             colour = {"healthy": "$text-success", "unhealthy": "$text-error"}.get(health, "dim")
-            return Text(health or "–", style=resolve_style(colour, variables))
+            return Text(health or DASH, style=resolve_style(colour, variables))
         if cid == "ports":
             ports = sorted({p for u in units for p in u.ports})
             text = Text()
@@ -236,13 +241,18 @@ class ServicesTable(DataTable[Text]):
                 )
             if len(ports) > 3:
                 text.append(" …")
-            return text if ports else Text("–", style="dim")
+            return text if ports else Text(DASH, style="dim")
         if cid == "uptime":
             starts = [u.started_at for u in units if u.started_at and u.state.is_active]
-            return Text(duration(self.now - min(starts)) if starts else "–", style="dim" if not starts else "")
+            return Text(
+                duration(self.now - min(starts)) if starts else DASH,
+                style="dim" if not starts else "",
+            )
         if cid == "restarts":
             total = sum(u.restarts for u in units)
-            return Text(str(total), style=resolve_style("$text-warning", variables) if total else "dim")
+            return Text(
+                str(total), style=resolve_style("$text-warning", variables) if total else "dim"
+            )
         if cid == "cpu":
             cpus = [u.cpu_percent for u in units if u.cpu_percent is not None]
             return Text(percent(sum(cpus) if cpus else None), justify="right")

@@ -30,7 +30,9 @@ def opened() -> Opened:
     return Opened()
 
 
-def deterministic_app(engine: FakeEngine, opened: Opened | None = None, **options: Any) -> DevenvApp:
+def deterministic_app(
+    engine: FakeEngine, opened: Opened | None = None, **options: Any
+) -> DevenvApp:
     defaults: dict[str, Any] = {
         "clock": lambda: NOW,
         "spinner": False,

@@ -1,6 +1,6 @@
 """Run the TUI on the fake engine, for trying it by hand (tmux) and screenshots.
 
-    python -m tests.functional.demo_app [--flood LINES_PER_SECOND]
+python -m tests.functional.demo_app [--flood LINES_PER_SECOND]
 """
 
 from __future__ import annotations

@@ -103,7 +103,9 @@ class FakeEngine:
                 event.unit,
                 state=event.state,
                 detail=event.detail,
-                exit_code=event.exit_code if event.exit_code is not None else self._unit(event.unit).exit_code,
+                exit_code=event.exit_code
+                if event.exit_code is not None
+                else self._unit(event.unit).exit_code,
                 pid=event.pid,
             )
         elif isinstance(event, LogLine):

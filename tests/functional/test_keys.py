@@ -46,7 +46,9 @@ async def select(pilot: Pilot[int], app: DevenvApp, key: str) -> None:
     await pilot.pause()
 
 
-async def test_startup_starts_engine_and_shows_every_unit(app: DevenvApp, engine: FakeEngine) -> None:
+async def test_startup_starts_engine_and_shows_every_unit(
+    app: DevenvApp, engine: FakeEngine
+) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, engine)
         assert row_keys(app) == ["postgres", "redis", "migrate", "api", "service:worker"]
@@ -57,13 +59,18 @@ async def test_startup_starts_engine_and_shows_every_unit(app: DevenvApp, engine
         assert len(app.log_view.displayed_texts()) == 10
 
 
-async def test_j_k_and_arrows_select_and_switch_log_source(app: DevenvApp, engine: FakeEngine) -> None:
+async def test_j_k_and_arrows_select_and_switch_log_source(
+    app: DevenvApp, engine: FakeEngine
+) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, engine)
         await pilot.press("j", "j", "j")
         assert app.table.selected is not None and app.table.selected.key == "api"
         assert app.source.unit == "api"
-        assert all("GET" in t or "INFO" in t or "WARN" in t or "password" in t for t in app.log_view.displayed_texts())
+        assert all(
+            "GET" in t or "INFO" in t or "WARN" in t or "password" in t
+            for t in app.log_view.displayed_texts()
+        )
         assert not app.log_view.show_prefix
         await pilot.press("k")
         assert app.source.unit == "migrate"
@@ -115,7 +122,9 @@ async def test_s_on_replica_group_stops_every_replica(app: DevenvApp, engine: Fa
         await started(pilot, engine)
         await select(pilot, app, "service:worker")
         await pilot.press("s")
-        await wait_for(pilot, lambda: ("stop", ("worker-1", "worker-2", "worker-3")) in engine.calls)
+        await wait_for(
+            pilot, lambda: ("stop", ("worker-1", "worker-2", "worker-3")) in engine.calls
+        )
 
 
 async def test_a_toggles_all_logs(app: DevenvApp, engine: FakeEngine) -> None:
@@ -130,7 +139,9 @@ async def test_a_toggles_all_logs(app: DevenvApp, engine: FakeEngine) -> None:
         assert app.source.unit == "redis"
 
 
-async def test_live_lines_reach_the_selected_source_only(app: DevenvApp, engine: FakeEngine) -> None:
+async def test_live_lines_reach_the_selected_source_only(
+    app: DevenvApp, engine: FakeEngine
+) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, engine)
         await select(pilot, app, "redis")
@@ -140,7 +151,9 @@ async def test_live_lines_reach_the_selected_source_only(app: DevenvApp, engine:
         assert "not for redis" not in app.log_view.displayed_texts()
 
 
-async def test_search_highlights_and_n_N_move_between_matches(app: DevenvApp, engine: FakeEngine) -> None:
+async def test_search_highlights_and_n_N_move_between_matches(
+    app: DevenvApp, engine: FakeEngine
+) -> None:
     for i in range(200):
         engine.log("api", f"request {i} {'needle' if i % 50 == 7 else 'hay'}")
     async with app.run_test(size=SIZE) as pilot:
@@ -220,7 +233,9 @@ async def test_c_clears_the_log_pane(app: DevenvApp, engine: FakeEngine) -> None
         await wait_for(pilot, lambda: app.log_view.displayed_texts() == ["after clear"])
 
 
-async def test_o_and_click_open_the_port(app: DevenvApp, engine: FakeEngine, opened: Opened) -> None:
+async def test_o_and_click_open_the_port(
+    app: DevenvApp, engine: FakeEngine, opened: Opened
+) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, engine)
         await select(pilot, app, "api")
@@ -268,7 +283,14 @@ async def test_d_details_masks_secrets_and_v_reveals(app: DevenvApp, engine: Fak
         screen = app.screen
         assert isinstance(screen, DetailsScreen)
         text = _static_text(screen)
-        for expected in ("python -m demo.api --port 3000", "/home/dev/shop", "migrate", "completed", "DB_HOST", "localhost"):
+        for expected in (
+            "python -m demo.api --port 3000",
+            "/home/dev/shop",
+            "migrate",
+            "completed",
+            "DB_HOST",
+            "localhost",
+        ):
             assert expected in text
         assert "s3cr3t-pw" not in text and "tok_9f8e7d6c" not in text and MASK in text
         await pilot.press("v")
@@ -280,7 +302,9 @@ async def test_d_details_masks_secrets_and_v_reveals(app: DevenvApp, engine: Fak
         assert not isinstance(app.screen, DetailsScreen)
 
 
-async def test_details_show_failure_reason_and_exit_code(app: DevenvApp, engine: FakeEngine) -> None:
+async def test_details_show_failure_reason_and_exit_code(
+    app: DevenvApp, engine: FakeEngine
+) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, engine)
         await select(pilot, app, "api")
@@ -297,7 +321,6 @@ async def test_details_show_failure_reason_and_exit_code(app: DevenvApp, engine:
 
 def _static_text(screen: object) -> str:
     from rich.console import Console
-
     from textual.widgets import Static
 
     console = Console(width=120, record=True, color_system=None)
@@ -327,7 +350,9 @@ async def test_question_mark_shows_help(app: DevenvApp, engine: FakeEngine) -> N
         assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_q_stops_everything_with_progress_then_exits(app: DevenvApp, engine: FakeEngine) -> None:
+async def test_q_stops_everything_with_progress_then_exits(
+    app: DevenvApp, engine: FakeEngine
+) -> None:
     engine.shutdown_gate = asyncio.Event()
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, engine)
@@ -341,7 +366,9 @@ async def test_q_stops_everything_with_progress_then_exits(app: DevenvApp, engin
         engine.shutdown_gate.set()
         await wait_for(pilot, lambda: app.engine_stopped)
     assert app.return_code == 0
-    assert all(u.state is UnitState.STOPPED or u.state is UnitState.COMPLETED for u in engine.units())
+    assert all(
+        u.state is UnitState.STOPPED or u.state is UnitState.COMPLETED for u in engine.units()
+    )
 
 
 async def test_second_q_forces(app: DevenvApp, engine: FakeEngine) -> None:
@@ -360,9 +387,24 @@ async def test_command_palette_runs_every_action(app: DevenvApp, engine: FakeEng
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, engine)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for title in ("Restart service", "Stop or start service", "Restart all", "All logs", "Search logs",
-                      "Filter logs", "Toggle wrap", "Toggle timestamps", "Clear logs", "Open port",
-                      "Details", "Reveal secrets", "Help", "Quit devenv", "Next match", "Previous match"):
+        for title in (
+            "Restart service",
+            "Stop or start service",
+            "Restart all",
+            "All logs",
+            "Search logs",
+            "Filter logs",
+            "Toggle wrap",
+            "Toggle timestamps",
+            "Clear logs",
+            "Open port",
+            "Details",
+            "Reveal secrets",
+            "Help",
+            "Quit devenv",
+            "Next match",
+            "Previous match",
+        ):
             assert title in titles
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -372,7 +414,9 @@ async def test_command_palette_runs_every_action(app: DevenvApp, engine: FakeEng
         await wait_for(pilot, lambda: ("restart", ()) in engine.calls)
 
 
-async def test_follow_pauses_on_scroll_up_and_counts_new_lines(app: DevenvApp, engine: FakeEngine) -> None:
+async def test_follow_pauses_on_scroll_up_and_counts_new_lines(
+    app: DevenvApp, engine: FakeEngine
+) -> None:
     for i in range(100):
         engine.log("api", f"line {i}")
     async with app.run_test(size=SIZE) as pilot:
@@ -403,7 +447,9 @@ async def test_state_refreshes_coalesce_and_log_lines_come_in_batches(engine: Fa
         await started(pilot, engine)
         messages.clear()
         for i in range(200):
-            engine.emit(StateChanged("api", "api", UnitState.STARTING if i % 2 else UnitState.READY, ts=i))
+            engine.emit(
+                StateChanged("api", "api", UnitState.STARTING if i % 2 else UnitState.READY, ts=i)
+            )
         for i in range(5000):
             engine.emit(LogLine(LogRecord("api", "stdout", f"flood {i}", ts=i), "api"))
         await wait_for(pilot, lambda: app.log_view.line_count == 5010)
@@ -486,7 +532,9 @@ async def test_resize_rebuilds_columns_and_keeps_the_selection(engine: FakeEngin
         assert app.table.selected is not None and app.table.selected.key == "api"
 
 
-async def test_light_theme_and_no_color(engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_light_theme_and_no_color(
+    engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = deterministic_app(engine, theme="textual-light")
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, engine)

@@ -17,7 +17,7 @@ from devenv.config import LoadOptions, load_stack
 from devenv.engine.supervisor import Engine, EngineOptions
 from devenv.events import UnitState
 from devenv.tui.app import make_app
-from devenv.tui.format import MASK
+from devenv.tui.format import DASH, MASK
 from devenv.tui.screens import DetailsScreen
 
 CHATTY = """
@@ -128,7 +128,7 @@ async def test_tui_drives_the_real_engine(tmp_path: Path) -> None:
         assert not any("tok-secret-4711" in t for t in texts)
 
         # CPU/memory arrive through Stats events.
-        await wait_for(pilot, lambda: str(app.table.get_cell("api", "mem")) not in ("–", ""))
+        await wait_for(pilot, lambda: str(app.table.get_cell("api", "mem")) not in (DASH, ""))
 
         # Select api, restart it with `r`: a new process, the restart counted.
         await pilot.press("j")
@@ -136,7 +136,9 @@ async def test_tui_drives_the_real_engine(tmp_path: Path) -> None:
         first_pid = pid("api")
         assert first_pid is not None and pid_alive(first_pid)
         await pilot.press("r")
-        await wait_for(pilot, lambda: pid("api") not in (None, first_pid) and state("api") is UnitState.READY)
+        await wait_for(
+            pilot, lambda: pid("api") not in (None, first_pid) and state("api") is UnitState.READY
+        )
         await wait_for(pilot, lambda: str(app.table.get_cell("api", "restarts")) == "1")
         assert not pid_alive(first_pid)
 
