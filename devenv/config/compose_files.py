@@ -86,6 +86,14 @@ class Reader:
                     service=name,
                     hint="give it an image, a build or an x-devenv block",
                 )
+            if not isinstance(spec, dict):
+                raise error_at(
+                    services,
+                    name,
+                    f"a service must be a mapping, not {type_name(spec)}",
+                    service=name,
+                    hint="write the service's keys indented under its name",
+                )
             canon[name] = canonical_service(spec, Context(name, base_dir, self.variables))
             if isinstance(canon[name], YDict) and not canon[name].file:
                 canon[name].file, canon[name].line = where(services, name)
@@ -281,8 +289,8 @@ class Reader:
             pool_dir = base_dir
         if base_name not in pool:
             raise error_at(
-                spec,
-                "service",
+                spec if isinstance(spec, YDict) else service,
+                "service" if isinstance(spec, YDict) else "extends",
                 f"extends an unknown service '{base_name}'",
                 service=name,
                 dotted="extends.service",
@@ -316,4 +324,3 @@ def read_project(
     reader = Reader(variables)
     model = reader.read_all(files, project_dir)
     return model, reader.warnings
-

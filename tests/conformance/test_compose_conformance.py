@@ -8,8 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tests.conformance.oracle import (
+from compose_oracle import (
     CORPUS,
     clean_env,
     differences,
