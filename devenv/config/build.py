@@ -322,23 +322,23 @@ def _published_ports(published: str) -> range:
 
 
 def _check_port_clashes(services: Mapping[str, Service], specs: Mapping[str, Any]) -> None:
-    taken: dict[tuple[str, int], tuple[str, str | None]] = {}
+    taken: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
     for name, service in services.items():
-        claims: list[tuple[int, str, str | None, Any, Any]] = []
+        claims: list[tuple[int, str, str | None, Any, Any, str]] = []
         for index, port in enumerate(service.ports):
             if port.published:
                 for number in _published_ports(port.published):
                     claims.append(
-                        (number, port.protocol, port.host_ip, specs[name].get("ports"), index)
+                        (number, port.protocol, port.host_ip, specs[name].get("ports"), index, "")
                     )
         if service.local is not None:
             raw_ports = service.local.raw.get("ports")
             for index, number in enumerate(service.local.ports):
-                claims.append((number, "tcp", None, raw_ports, index))
-        for number, protocol, host_ip, node, index in claims:
-            for (proto, num), (owner, owner_ip) in taken.items():
-                if proto != protocol or num != number:
-                    continue
+                # Replica n listens on port + n - 1 (see devenv.runtime.process).
+                for offset in range(max(service.local.replicas, 1)):
+                    claims.append((number + offset, "tcp", None, raw_ports, index, "x-devenv."))
+        for number, protocol, host_ip, node, index, prefix in claims:
+            for owner, owner_ip in taken.get((protocol, number), []):
                 if host_ip in WILDCARD_HOSTS or owner_ip in WILDCARD_HOSTS or host_ip == owner_ip:
                     on = f" on {host_ip}" if host_ip not in WILDCARD_HOSTS else ""
                     raise error_at(
@@ -346,10 +346,10 @@ def _check_port_clashes(services: Mapping[str, Service], specs: Mapping[str, Any
                         index,
                         f"host port {number}/{protocol}{on} is also published by service '{owner}'",
                         service=name,
-                        dotted=f"ports[{index}]",
+                        dotted=f"{prefix}ports[{index}]",
                         hint="give one of them another host port",
                     )
-            taken.setdefault((protocol, number), (name, host_ip))
+            taken.setdefault((protocol, number), []).append((name, host_ip))
 
 
 def _volumes(declared: Mapping[str, Any], project: str) -> dict[str, Any]:

@@ -156,13 +156,14 @@ def local_process(
         for index, name in enumerate(check.string_list(block, "env_file", "env_file")):
             path = _path(name, project_dir, variables)
             env_files.append(path)
+            # Read now to catch a missing file or a bad line early; the engine
+            # reads it again at each start so that edits take effect.
             try:
-                values = read_env_file(path, service=service, key=f"x-devenv.env_file[{index}]")
+                read_env_file(path, service=service, key=f"x-devenv.env_file[{index}]")
             except ConfigError as error:
                 if error.line is None:
                     error.file, error.line = _where(block, "env_file")
                 raise
-            environment.update({k: v for k, v in values.items() if v is not None})
     if "environment" in block:
         environment.update(_environment(check, block))
     ports: list[int] = []

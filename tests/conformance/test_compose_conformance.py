@@ -62,6 +62,16 @@ def test_corpus_has_all_projects() -> None:
     assert len(corpus_projects()) == 39
 
 
+REPO_STACK = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(
+    not (REPO_STACK / "compose.yaml").is_file(), reason="the repository has no compose.yaml"
+)
+def test_the_demo_stack_agrees(tmp_path: Path) -> None:
+    assert_agree(REPO_STACK, [], clean_env(tmp_path))
+
+
 SHELL = {"FROM_BOTH": "shell", "FROM_SHELL": "shell", "PASSTHROUGH": "passed"}
 
 CASES = [

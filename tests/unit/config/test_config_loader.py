@@ -83,7 +83,7 @@ def test_design_example_loads(tmp_path: Path) -> None:
     assert worker.cwd == tmp_path / "demo"
     assert worker.replicas == 2
     assert worker.env_files == (tmp_path / "worker.env",)
-    assert dict(worker.environment) == {"CONCURRENCY": "4", "QUEUE": "jobs"}
+    assert dict(worker.environment) == {"QUEUE": "jobs"}  # env files are read at start
     assert worker.ready is not None
     assert (worker.ready.kind, worker.ready.interval, worker.ready.timeout) == ("log", 0.2, 2.0)
     assert worker.ready.retries == 10
