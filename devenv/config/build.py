@@ -359,8 +359,17 @@ def _volumes(declared: Mapping[str, Any], project: str) -> dict[str, Any]:
         external = entry.get("external")
         if "name" not in entry:
             entry["name"] = key if external else f"{project}_{key}"
+        _labels_as_mapping(entry)
         out[key] = entry
     return out
+
+
+def _labels_as_mapping(entry: dict[str, Any]) -> None:
+    labels = entry.get("labels")
+    if isinstance(labels, list):
+        entry["labels"] = {
+            str(item).partition("=")[0]: str(item).partition("=")[2] for item in labels
+        }
 
 
 def _networks(declared: Mapping[str, Any], project: str, uses_default: bool) -> dict[str, Any]:
@@ -373,7 +382,7 @@ def _networks(declared: Mapping[str, Any], project: str, uses_default: bool) -> 
         external = entry.get("external")
         if "name" not in entry:
             entry["name"] = key if external else f"{project}_{key}"
-        if not external:
-            entry.setdefault("ipam", {})
+        entry.setdefault("ipam", {})
+        _labels_as_mapping(entry)
         out[key] = entry
     return out

@@ -116,7 +116,22 @@ def _construct_int(loader: _Loader, node: Node) -> int:
 
 def _construct_mapping(loader: _Loader, node: Node) -> YDict:
     assert isinstance(node, MappingNode)
-    loader.flatten_mapping(node)  # resolves `<<` merge keys
+    explicit: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node.value, str):
+            continue
+        if key_node.value in explicit:
+            raise ConfigError(
+                f"the key '{key_node.value}' appears twice in this mapping "
+                f"(first on line {explicit[key_node.value]})",
+                file=loader.file_name,
+                line=key_node.start_mark.line + 1,
+                hint="remove or merge one of them",
+            )
+        explicit[key_node.value] = key_node.start_mark.line + 1
+    # `<<` merge keys: flatten_mapping puts the merged pairs first, so the
+    # mapping's own keys, coming later, win.
+    loader.flatten_mapping(node)
     result = YDict()
     result.file = loader.file_name
     result.line = node.start_mark.line + 1
@@ -131,14 +146,6 @@ def _construct_mapping(loader: _Loader, node: Node) -> YDict:
                 line=key_node.start_mark.line + 1,
             )
         key = str(key)
-        if key in result:
-            raise ConfigError(
-                f"the key '{key}' appears twice in this mapping "
-                f"(first on line {result.key_pos[key][1]})",
-                file=loader.file_name,
-                line=key_node.start_mark.line + 1,
-                hint="remove or merge one of them",
-            )
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_pos[key] = (loader.file_name, key_node.start_mark.line + 1)
     return result

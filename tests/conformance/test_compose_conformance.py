@@ -99,6 +99,13 @@ CASES = [
     ("xdevenv", [], {"API_PORT": "4000", "DB_PASSWORD": "secret"}),
     ("xdevenv", ["-p", "other"], {"COMPOSE_PROJECT_NAME": "ignored"}),
     ("xdevenv", [], {"COMPOSE_PROJECT_NAME": "fromenv"}),
+    ("anchors", [], {}),
+    ("advanced", [], {}),
+    ("advanced", [], {"SUFFIX": "x"}),
+    ("dotenv", [], {"SHELL_WINS": "shell"}),
+    ("dotenv", ["--env-file", "missing.env"], {}),  # both reject
+    ("extends_deps", [], {}),
+    ("extends_deps", ["--profile", "base"], {}),
 ]
 
 
