@@ -32,6 +32,10 @@ from devenv.runtime.docker_images import api_reason, ensure_image
 from devenv.runtime.docker_logs import docker_since, pump
 
 HEALTH_EXEC_INTERVAL = 0.1  # seconds between devenv's own runs of a healthcheck while starting
+# ...when the container printed something since the last run; a quiet one is
+# checked less often: an exec costs Docker ~50 ms of CPU, which a starting
+# database on a small machine feels, and services tend to log when they get ready.
+HEALTH_EXEC_QUIET = 0.5
 HEALTH_EXEC_AFTER_OK = 1.0  # once it passed, Docker's status is trusted for this long
 
 
@@ -64,6 +68,9 @@ class ContainerUnit(Unit):
         self._health_cmd: list[str] | None = None
         self._exec_at = 0.0
         self._exec_result: tuple[bool, str] = (False, "starting")
+        self._checked_at = 0.0
+        self._output_seq = 0  # batches of output seen; bumped by the log thread
+        self._output_seq_checked = -1
 
     # -- Unit interface ---------------------------------------------------
 
@@ -130,7 +137,16 @@ class ContainerUnit(Unit):
     async def check_ready(self) -> tuple[bool, str]:
         if not self._running or self.container_id is None:
             return False, "not running"
-        return await asyncio.to_thread(self._check_health)
+        if not self._exec_result[0]:
+            quiet = self._output_seq == self._output_seq_checked
+            wait = HEALTH_EXEC_QUIET if quiet else self.health_exec_interval
+            if time.monotonic() - self._checked_at < wait:
+                return self._exec_result
+        self._checked_at = time.monotonic()
+        self._output_seq_checked = self._output_seq
+        result = await asyncio.to_thread(self._check_health)
+        self._exec_result = result
+        return result
 
     # -- blocking parts, run in threads -----------------------------------
 
@@ -310,12 +326,10 @@ class ContainerUnit(Unit):
         if not self._health_cmd:
             return False, "starting"
         now = time.monotonic()
-        wait = HEALTH_EXEC_AFTER_OK if self._exec_result[0] else self.health_exec_interval
-        if now - self._exec_at < wait:
+        if self._exec_result[0] and now - self._exec_at < HEALTH_EXEC_AFTER_OK:
             return self._exec_result
         self._exec_at = now
-        self._exec_result = self._exec_health()
-        return self._exec_result
+        return self._exec_health()
 
     def _exec_health(self) -> tuple[bool, str]:
         import docker.errors
@@ -341,6 +355,8 @@ class ContainerUnit(Unit):
         self._health_cmd = None
         self._exec_at = 0.0
         self._exec_result = (False, "starting")
+        self._checked_at = 0.0
+        self._output_seq_checked = -1
         self._exit = self._loop.create_future()
         container_id = str(info["Id"])
         tty = bool(info["Config"].get("Tty"))
@@ -390,6 +406,7 @@ class ContainerUnit(Unit):
         self._call(self.ctx.on_log, self.name, stream, line)
 
     def _lines_from_thread(self, stream: Stream, lines: list[str]) -> None:
+        self._output_seq += 1
         batch = self.ctx.on_log_batch
         if batch is not None:
             self._call(batch, self.name, stream, lines)

@@ -21,6 +21,9 @@ from typing import Any
 from devenv.errors import DockerUnavailableError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+# Each container holds two long-lived connections (its log stream and its wait);
+# a pool smaller than that makes urllib3 warn on stderr, under the TUI.
+POOL_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,9 @@ def _make_client(endpoint: Endpoint, environ: Mapping[str, str] | None, timeout:
     env = dict(os.environ if environ is None else environ)
     try:
         if endpoint.source == "DOCKER_HOST":
-            client = docker.DockerClient.from_env(environment=env, timeout=int(timeout))
+            client = docker.DockerClient.from_env(
+                environment=env, timeout=int(timeout), max_pool_size=POOL_SIZE
+            )
         elif endpoint.context is not None:
             from docker.context import ContextAPI
 
@@ -116,9 +121,13 @@ def _make_client(endpoint: Endpoint, environ: Mapping[str, str] | None, timeout:
                 tls = ContextAPI.get_context(endpoint.context).TLSConfig
             except docker.errors.DockerException:
                 tls = None
-            client = docker.DockerClient(base_url=endpoint.host, tls=tls, timeout=int(timeout))
+            client = docker.DockerClient(
+                base_url=endpoint.host, tls=tls, timeout=int(timeout), max_pool_size=POOL_SIZE
+            )
         else:
-            client = docker.DockerClient(base_url=endpoint.host, timeout=int(timeout))
+            client = docker.DockerClient(
+                base_url=endpoint.host, timeout=int(timeout), max_pool_size=POOL_SIZE
+            )
         client.ping()
     except Exception as error:  # any failure to reach the engine is reported the same way
         raise unavailable(endpoint, error) from None
