@@ -199,10 +199,11 @@ def _service(
     if "x-devenv" in spec:
         develop = spec.get("develop") or {}
         develop_watch = tuple(Path(w["path"]) for w in develop.get("watch") or [])
+        block = spec["x-devenv"]
         local = local_process(
             name,
-            spec["x-devenv"],
-            project_dir=project_dir,
+            block,
+            project_dir=Path(block.base_dir) if getattr(block, "base_dir", None) else project_dir,
             variables=variables,
             develop_watch=develop_watch,
             parent=spec,

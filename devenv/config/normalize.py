@@ -83,6 +83,9 @@ def canonical_service(raw: Any, ctx: Context) -> YDict:
     out = new_like(raw)
     for key, value in raw.items():
         if key.startswith("x-"):
+            if key == "x-devenv" and isinstance(value, dict):
+                value = copy_meta(value, YDict(value))
+                value.base_dir = str(ctx.base_dir)
             out[key] = value
             continue
         if key not in SERVICE_KEYS:

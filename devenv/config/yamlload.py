@@ -24,6 +24,9 @@ class YDict(dict[str, Any]):
 
     file: str | None = None
     line: int | None = None
+    # The directory relative paths inside this mapping are relative to (set on
+    # x-devenv blocks, which are resolved after merging).
+    base_dir: str | None = None
     # key -> (file, line): after a merge, keys can come from different files
     key_pos: dict[str, tuple[str | None, int | None]]
 
@@ -67,6 +70,7 @@ def copy_meta(source: Any, target: Any) -> Any:
     """Give a rebuilt container the position information of the one it replaces."""
     if isinstance(source, YDict) and isinstance(target, YDict):
         target.file, target.line = source.file, source.line
+        target.base_dir = target.base_dir or source.base_dir
         for key, pos in source.key_pos.items():
             target.key_pos.setdefault(key, pos)
     elif isinstance(source, YList) and isinstance(target, YList):

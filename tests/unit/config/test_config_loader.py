@@ -291,3 +291,21 @@ def test_stack_is_immutable(tmp_path: Path) -> None:
         stack.services["b"] = stack.service("a")  # type: ignore[index]
     with pytest.raises(TypeError):
         stack.service("a").environment["A"] = "2"  # type: ignore[index]
+
+
+def test_included_process_paths_are_relative_to_the_included_project(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "include:\n  - sub/app.yaml\n  - path: sub/here.yaml\n"
+            "    project_directory: .\n",
+            "sub/app.yaml": "services:\n  a:\n    x-devenv: {run: x, cwd: src, watch: [src]}\n",
+            "sub/here.yaml": "services:\n  b:\n    x-devenv: {run: x, cwd: src}\n",
+        },
+    )
+    stack = load(tmp_path)
+    a, b = stack.service("a").local, stack.service("b").local
+    assert a is not None and b is not None
+    assert a.cwd == tmp_path / "sub" / "src"
+    assert a.watch == (tmp_path / "sub" / "src",)
+    assert b.cwd == tmp_path / "src"
