@@ -28,7 +28,6 @@ from devenv.engine.api import EngineAPI, UnitInfo
 from devenv.events import (
     Event,
     LogLine,
-    LogRecord,
     Progress,
     StateChanged,
     Stats,
@@ -127,7 +126,7 @@ class DevenvApp(App[int]):
         self.progress: dict[str, Progress] = {}
         self.engine_stopped = False
         self.start_error: str | None = None
-        self._pending: deque[LogLine] = deque(maxlen=options.max_log_lines)
+        self._pending: deque[Entry] = deque(maxlen=options.max_log_lines)
         self._flush_scheduled = False
         self._last_flush = 0.0
         self._quitting = False
@@ -140,6 +139,7 @@ class DevenvApp(App[int]):
         self._thread = threading.get_ident()
         self._masker = SecretMasker()
         self._last_row_key: str | None = None
+        self._header = ""
 
     # ---- layout --------------------------------------------------------------
 
@@ -219,18 +219,19 @@ class DevenvApp(App[int]):
         if threading.get_ident() != self._thread:
             self.call_from_thread(self._on_log_batch, unit, service, stream, ts, lines)
             return
-        pending = self._pending
-        for text in lines:
-            pending.append(LogLine(LogRecord(unit, stream, text, ts), service))
-        self._schedule_flush()
+        if self.source.wants(unit, service):
+            self._pending.extend([Entry(unit, service, stream, text, ts) for text in lines])
+            self._schedule_flush()
 
     def _on_engine_event(self, event: Event) -> None:
         if threading.get_ident() != self._thread:  # an engine on another loop
             self.call_from_thread(self._on_engine_event, event)
             return
         if isinstance(event, LogLine):
-            self._pending.append(event)
-            self._schedule_flush()
+            record = event.record
+            if self.source.wants(record.unit, event.service):
+                self._pending.append(Entry.of(record, event.service))
+                self._schedule_flush()
             return
         if isinstance(event, Stats):
             self.stats[event.unit] = (event.cpu_percent, event.memory_bytes)
@@ -253,12 +254,7 @@ class DevenvApp(App[int]):
     def on_logs_arrived(self, _message: LogsArrived) -> None:
         self._flush_scheduled = False
         self._last_flush = time.monotonic()
-        source = self.source
-        batch = [
-            Entry(line.record, line.service)
-            for line in self._pending
-            if source.wants(line.record.unit, line.service)
-        ]
+        batch = list(self._pending)
         self._pending.clear()
         self.log_view.append(batch)
 
@@ -299,7 +295,10 @@ class DevenvApp(App[int]):
             parts.append(f"[b $text-error]{failed} failed[/]")
         if self._quitting:
             parts.append("[b $text-warning]stopping…[/]")
-        self.query_one("#header", Static).update(" · ".join(parts))
+        header = " · ".join(parts)
+        if header != self._header:  # an unchanged header costs no redraw
+            self._header = header
+            self.query_one("#header", Static).update(header)
 
     def _update_progress(self) -> None:
         box = self.query_one("#progress", Vertical)
@@ -337,7 +336,7 @@ class DevenvApp(App[int]):
 
     def _tick(self) -> None:
         if self.screen is self.screen_stack[0]:  # the main screen is visible
-            self.table.show_units(self.units, self.options.clock())
+            self.table.tick(self.options.clock())
 
     # ---- selection and log source --------------------------------------------
 
@@ -371,7 +370,7 @@ class DevenvApp(App[int]):
         records = self.engine.logs(source.unit)
         service_of = {u.name: u.service for u in self.units}
         entries = [
-            Entry(r, service_of.get(r.unit, r.unit))
+            Entry.of(r, service_of.get(r.unit, r.unit))
             for r in records
             if source.wants(r.unit, service_of.get(r.unit, r.unit))
         ]

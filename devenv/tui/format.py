@@ -110,13 +110,14 @@ def state_glyph(state: UnitState, frame: int | None) -> str:
 
 
 def duration(seconds: float) -> str:
-    """Compact uptime: 42s, 5m03s, 2h07m, 3d04h."""
+    """Compact uptime: 42s, 5m, 2h07m, 3d04h. Past the first minute it changes at
+    most once a minute, so an idle screen is not redrawn every second."""
     s = max(0, int(seconds))
     if s < 60:
         return f"{s}s"
-    m, s = divmod(s, 60)
+    m = s // 60
     if m < 60:
-        return f"{m}m{s:02d}s"
+        return f"{m}m"
     h, m = divmod(m, 60)
     if h < 24:
         return f"{h}h{m:02d}m"

@@ -25,7 +25,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from devenv.events import LogRecord
+from devenv.events import LogRecord, Stream
 from devenv.tui.format import SecretMasker, prefix_colour
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
@@ -36,10 +36,20 @@ def plain(text: str) -> str:
     return ANSI_ESCAPE.sub("", text)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Entry:
-    record: LogRecord
+    """One log line as the view keeps it: flat, so a flood costs one small object
+    per line (not frozen: a frozen dataclass's __init__ is several times slower)."""
+
+    unit: str
     service: str
+    stream: Stream
+    text: str
+    ts: float
+
+    @classmethod
+    def of(cls, record: LogRecord, service: str) -> Entry:
+        return cls(record.unit, service, record.stream, record.text, record.ts)
 
 
 class LogView(ScrollView, can_focus=True):
@@ -138,10 +148,9 @@ class LogView(ScrollView, can_focus=True):
         at_end = self.follow
         start = self._base + len(self._lines)
         self._lines.extend(entries)
-        for entry in entries:
-            n = len(entry.record.text)
-            if n > self._width:
-                self._width = n
+        widest = max(map(len, [e.text for e in entries]))
+        if widest > self._width:
+            self._width = widest
         if self._rows is not None:
             self._rows.extend(self._rows_for(start, entries))
         excess = len(self._lines) - self.max_lines
@@ -188,7 +197,7 @@ class LogView(ScrollView, can_focus=True):
             self._rows = self._rows_for(self._base, self._lines)
         else:
             self._rows = None
-        self._width = max((len(e.record.text) for e in self._lines), default=0)
+        self._width = max((len(e.text) for e in self._lines), default=0)
         self._update_virtual_size()
         if self.follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
@@ -202,7 +211,7 @@ class LogView(ScrollView, can_focus=True):
             if self.filter and not self._matches(entry, self.filter):
                 continue
             if self.wrap:
-                length = extra + cell_len(plain(entry.record.text))
+                length = extra + cell_len(plain(entry.text))
                 segments = max(1, -(-length // width))
                 rows.extend((start + offset, s) for s in range(segments))
             else:
@@ -226,11 +235,11 @@ class LogView(ScrollView, can_focus=True):
         return (self.prefix_width + 3 if self.show_prefix else 0) + (13 if self.timestamps else 0)
 
     def _plain(self, entry: Entry) -> str:
-        return self.masker.mask(CONTROL.sub("", plain(entry.record.text)))
+        return self.masker.mask(CONTROL.sub("", plain(entry.text)))
 
     def _matches(self, entry: Entry, term: str) -> bool:
         return term.lower() in self._plain(entry).lower() or (
-            self.show_prefix and term.lower() in entry.record.unit.lower()
+            self.show_prefix and term.lower() in entry.unit.lower()
         )
 
     # ---- follow and search ---------------------------------------------------
@@ -329,7 +338,7 @@ class LogView(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + width, rich_style)
 
     def _render_entry(self, entry: Entry, absolute: int) -> Strip:
-        record = entry.record
+        record = entry
         line = Text(no_wrap=True, end="")
         if self.timestamps:
             stamp = time.strftime("%H:%M:%S", time.localtime(record.ts))

@@ -130,6 +130,21 @@ class ServicesTable(DataTable[Text]):
         self.now = now
         self._redraw()
 
+    def tick(self, now: float) -> None:
+        """Advance the clock: only uptime cells are recomputed, and only changed
+        ones touch the table (any update re-renders every visible row)."""
+        self.now = now
+        if "uptime" not in self._columns:
+            return
+        index = self._columns.index("uptime")
+        variables = self.app.theme_variables
+        for row in self.rows_model:
+            old = self._shown.get(row.key)
+            cell = self._cell("uptime", row, variables)
+            if old is not None and not _same(old[index], cell):
+                self.update_cell(row.key, "uptime", cell, update_width=True)
+                self._shown[row.key] = (*old[:index], cell, *old[index + 1 :])
+
     def toggle_expanded(self, service: str) -> None:
         self.expanded ^= {service}
         self._redraw()
