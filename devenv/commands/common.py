@@ -17,7 +17,14 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
         profiles=tuple(getattr(args, "profiles", None) or ()),
         cwd=Path.cwd(),
         environ=dict(os.environ),
+        services=tuple(_service_names(args)),
     )
+
+
+def _service_names(args: argparse.Namespace) -> list[str]:
+    """Services named on the command line (a `services` positional), if any."""
+    names = getattr(args, "services", None)
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
 
 def load(args: argparse.Namespace) -> Stack:

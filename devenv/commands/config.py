@@ -19,6 +19,7 @@ examples:
   devenv config                 the resolved stack as YAML
   devenv config --json          the same as JSON
   devenv config --services      one service name per line
+  devenv config api             api and everything it depends on
   devenv config -f a.yaml -f b.yaml --profile debug"""
 
 
@@ -36,9 +37,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="print JSON in the shape of `docker compose config --format json`",
     )
-    output.add_argument("--services", action="store_true", help="print the service names")
+    output.add_argument(
+        "--services",
+        dest="list_services",
+        action="store_true",
+        help="print the service names, one per line",
+    )
     output.add_argument(
         "-q", "--quiet", action="store_true", help="only validate; print nothing on success"
+    )
+    parser.add_argument(
+        "services",
+        nargs="*",
+        metavar="SERVICE",
+        help="show only these services and what they depend on (enabled even when their "
+        "profile is not, as in docker compose)",
     )
     return parser
 
@@ -46,12 +59,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from devenv.commands.common import load
 
-    stack = load(args)
+    stack = load(args).select(args.services)  # SelectionError lists the valid names
     for warning in stack.warnings:
         print(f"devenv: warning: {warning}", file=sys.stderr)
     if args.quiet:
         return 0
-    if args.services:
+    if args.list_services:
         for name in stack.services:
             print(name)
         return 0

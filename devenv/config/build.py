@@ -67,11 +67,13 @@ def build_stack(
     env_file: Path | None,
     profiles: tuple[str, ...],
     warnings: list[str],
+    targeted: tuple[str, ...] = (),
 ) -> Stack:
     services: Mapping[str, Any] = model.get("services") or {}
     for service_name, spec in services.items():
         _check_dependencies(service_name, spec, services)
-    active = {n: s for n, s in services.items() if is_active(s, profiles)}
+    enabled = _with_dependencies([n for n in targeted if n in services], services)
+    active = {n: s for n, s in services.items() if n in enabled or is_active(s, profiles)}
     for service_name, spec in active.items():
         for dep, entry in (spec.get("depends_on") or {}).items():
             if dep not in active and entry.get("required", True):
@@ -126,6 +128,17 @@ def build_stack(
         active_profiles=profiles,
         warnings=tuple(warnings),
     )
+
+
+def _with_dependencies(names: list[str], services: Mapping[str, Any]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(d for d in services[name].get("depends_on") or {} if d in services)
+    return seen
 
 
 def _used_resources(services: Mapping[str, Service]) -> dict[str, set[str]]:

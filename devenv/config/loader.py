@@ -32,6 +32,10 @@ class LoadOptions:
     profiles: tuple[str, ...] = ()  # --profile; empty: COMPOSE_PROFILES
     cwd: Path | None = None  # where discovery starts; default: os.getcwd()
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Services named on the command line: as in Compose, they and everything they
+    # depend on are enabled even when their profiles are not. (Stack.select()
+    # then narrows the stack to them.)
+    services: tuple[str, ...] = ()
 
 
 def read_dotenv(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
@@ -123,4 +127,5 @@ def load_stack(options: LoadOptions | None = None) -> Stack:
         env_file=env_path if env_path.is_file() else None,
         profiles=profiles,
         warnings=warnings,
+        targeted=options.services,
     )

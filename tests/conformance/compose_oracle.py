@@ -55,10 +55,10 @@ def clean_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]
 
 
 def run_oracle(
-    binary: str, cwd: Path, args: list[str], env: dict[str, str]
+    binary: str, cwd: Path, args: list[str], env: dict[str, str], services: list[str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [binary, *args, "config", "--format", "json"],
+        [binary, *args, "config", "--format", "json", *(services or [])],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -68,9 +68,11 @@ def run_oracle(
     )
 
 
-def run_devenv(cwd: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_devenv(
+    cwd: Path, args: list[str], env: dict[str, str], services: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "devenv", *args, "config", "--json"],
+        [sys.executable, "-m", "devenv", *args, "config", "--json", *(services or [])],
         cwd=cwd,
         env={**env, "PYTHONPATH": str(REPO)},
         capture_output=True,

@@ -32,10 +32,12 @@ def corpus_projects() -> list[str]:
     return sorted(p.name for p in CORPUS.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def assert_agree(cwd: Path, args: list[str], env: dict[str, str]) -> None:
+def assert_agree(
+    cwd: Path, args: list[str], env: dict[str, str], services: list[str] | None = None
+) -> None:
     assert ORACLE is not None
-    expected = run_oracle(ORACLE, cwd, args, env)
-    actual = run_devenv(cwd, args, env)
+    expected = run_oracle(ORACLE, cwd, args, env, services)
+    actual = run_devenv(cwd, args, env, services)
     if expected.returncode != 0:
         # The oracle rejects the project: devenv must reject it too.
         assert actual.returncode != 0, (
@@ -107,6 +109,21 @@ CASES = [
     ("extends_deps", [], {}),
     ("extends_deps", ["--profile", "base"], {}),
 ]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "services"),
+    [
+        ("profiles", ["tools"]),  # a targeted service enables its profile and dependencies
+        ("profiles", ["debug"]),
+        ("profiles", ["app"]),
+        ("merge", ["web"]),
+        ("xdevenv", ["api"]),
+        ("profiles", ["nosuch"]),  # both reject
+    ],
+)
+def test_selected_services_agree(fixture: str, services: list[str], tmp_path: Path) -> None:
+    assert_agree(FIXTURES / fixture, [], clean_env(tmp_path), services)
 
 
 @pytest.mark.parametrize(
