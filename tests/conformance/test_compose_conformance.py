@@ -108,6 +108,12 @@ CASES = [
     ("dotenv", ["--env-file", "missing.env"], {}),  # both reject
     ("extends_deps", [], {}),
     ("extends_deps", ["--profile", "base"], {}),
+    ("merge2", ["-f", "compose.yaml", "-f", "sub/override.yaml", "--profile", "db"], {}),
+    ("merge2", ["-f", "compose.yaml", "-f", "sub/override.yaml"], {}),  # both reject
+    ("cwdenv", ["-f", "deploy/compose.yaml"], {}),  # .env of the file's directory
+    ("cwdenv/deploy", [], {}),
+    ("cwdenv", ["--env-file", "deploy/.env", "-f", "deploy/compose.yaml"], {}),
+    ("cwdenv", [], {"COMPOSE_FILE": "deploy/compose.yaml"}),
 ]
 
 
