@@ -73,10 +73,19 @@ def _single_quoted_keys(path: Path) -> set[str]:
 
 def load_stack(options: LoadOptions | None = None) -> Stack:
     """The validated Stack; raises ConfigError (or another DevenvError) on bad input."""
+    try:
+        return _load(options or LoadOptions())
+    except RecursionError:
+        raise ConfigError(
+            "the configuration is nested too deeply",
+            hint="check for runaway nesting or aliases in the YAML",
+        ) from None
+
+
+def _load(options: LoadOptions) -> Stack:
     from devenv.config.build import build_stack
     from devenv.config.compose_files import read_project
 
-    options = options or LoadOptions()
     cwd = (options.cwd or Path.cwd()).resolve()
     environ = dict(options.environ)
 

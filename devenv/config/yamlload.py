@@ -184,13 +184,41 @@ def _yaml_error(error: yaml.YAMLError, file: str) -> ConfigError:
     return ConfigError(f"invalid YAML: {problem}", file=file, line=line, hint=hint)
 
 
+MAX_NODES = 200_000
+
+
+def _expanded_size(value: Any, memo: dict[int, int], depth: int = 0) -> int:
+    """How many nodes the document has once aliases are expanded (shared objects
+    counted each time they are used), to refuse a "billion laughs" file."""
+    if not isinstance(value, dict | list):
+        return 1
+    key = id(value)
+    if key in memo:
+        return memo[key]
+    items = value.values() if isinstance(value, dict) else value
+    total = 1
+    for item in items:
+        total += _expanded_size(item, memo, depth + 1)
+        if total > MAX_NODES:
+            break
+    memo[key] = total
+    return total
+
+
 def load_yaml_text(text: str, file: str) -> Any:
     """Parse one YAML document; errors become ConfigError with file and line."""
     loader = _Loader(text)
     loader.file_name = file
     try:
         node = loader.get_single_node()
-        return loader.construct_document(node) if node is not None else None
+        document = loader.construct_document(node) if node is not None else None
+        if _expanded_size(document, {}) > MAX_NODES:
+            raise ConfigError(
+                f"the document expands to more than {MAX_NODES} nodes",
+                file=file,
+                hint="check the YAML anchors and aliases (*name) for runaway nesting",
+            )
+        return document
     except yaml.YAMLError as error:
         raise _yaml_error(error, file) from None
     except RecursionError:

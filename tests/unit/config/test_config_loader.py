@@ -309,3 +309,20 @@ def test_included_process_paths_are_relative_to_the_included_project(tmp_path: P
     assert a.cwd == tmp_path / "sub" / "src"
     assert a.watch == (tmp_path / "sub" / "src",)
     assert b.cwd == tmp_path / "src"
+
+
+def test_alias_bomb_is_refused(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    write(tmp_path, {"compose.yaml": "x-bomb:\n" + "".join(f"  {line}\n" for line in lines)})
+    with pytest.raises(ConfigError, match="expands to more than"):
+        load(tmp_path)
+
+
+def test_deep_nesting_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    deep = "[" * 5000 + "]" * 5000
+    write(tmp_path, {"compose.yaml": f"x-deep: {deep}\nservices: {{}}\n"})
+    with pytest.raises(ConfigError):
+        load(tmp_path)

@@ -170,3 +170,13 @@ def test_random_interpolation_in_a_file(value: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = _load(Path(tmp), yaml.safe_dump(document))
     assert isinstance(result, Stack | DevenvError)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("AB=_x #'\"\\$\n{}:-\texport")), max_size=60))
+def test_random_dotenv(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / ".env").write_text(text)
+        result = _load(root, "services:\n  a: {image: 'x${A:-}${B:-}'}\n")
+    assert isinstance(result, Stack | DevenvError)
