@@ -114,6 +114,8 @@ CASES = [
     ("cwdenv/deploy", [], {}),
     ("cwdenv", ["--env-file", "deploy/.env", "-f", "deploy/compose.yaml"], {}),
     ("cwdenv", [], {"COMPOSE_FILE": "deploy/compose.yaml"}),
+    ("include_env", [], {}),
+    ("include_env", [], {"SHARED": "shell"}),
 ]
 
 
