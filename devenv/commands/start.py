@@ -1,16 +1,56 @@
-"""`devenv start`."""
+"""`devenv start [SERVICE...]`: the stack, or these services and what they need."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+from devenv.errors import DevenvError
+
+DESCRIPTION = """\
+Start the named services and everything they depend on (all services when none
+is named). On a terminal this opens the UI; with --no-tui, or when output is
+not a terminal, logs are printed as `service | line`. Ctrl-C stops everything,
+dependents first; a second Ctrl-C kills at once."""
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser("start", help="(not yet built)")
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "start",
+        help="start the stack (or SERVICE... and their dependencies)",
+        description=DESCRIPTION,
+    )
+    parser.add_argument("services", nargs="*", metavar="SERVICE", help="services to start")
+    parser.add_argument(
+        "--no-tui", action="store_true", help="print logs instead of opening the terminal UI"
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    print("devenv start: not built yet")
-    return 2
+    from devenv.commands.common import load
+    from devenv.engine.statefile import running_pid
+    from devenv.engine.supervisor import Engine
+
+    services: list[str] = list(getattr(args, "services", None) or [])
+    stack = load(args).select(services)  # SelectionError lists the valid names
+    engine = Engine(stack)
+    other = running_pid(engine.state_dir)
+    if other is not None:
+        raise DevenvError(
+            f"devenv is already running for this project (pid {other})",
+            hint="use `devenv stop` first, or `devenv status` to see it",
+        )
+    if not getattr(args, "no_tui", False) and sys.stdin.isatty() and sys.stdout.isatty():
+        try:
+            from devenv.tui.app import run_tui
+        except ImportError as error:
+            print(f"devenv: terminal UI not available ({error}); printing logs", file=sys.stderr)
+        else:
+            return run_tui(engine, services)
+    import asyncio
+
+    from devenv.commands.headless import run_headless
+
+    return asyncio.run(run_headless(engine, services))

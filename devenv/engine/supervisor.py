@@ -276,6 +276,8 @@ class Engine:
 
     async def shutdown(self, force: bool = False) -> None:
         if self._closed:
+            if force:  # a graceful shutdown is under way: cut it short
+                await asyncio.gather(*(self._kill_now(r) for r in self._recs.values()))
             return
         self._closed = True
         if self._watcher is not None:
@@ -297,6 +299,12 @@ class Engine:
         if self._started and self.options.write_state:
             self._write_status()
             remove_pid(self.state_dir)
+
+    async def _kill_now(self, rec: _Rec) -> None:
+        unit = rec.unit
+        if unit is not None and unit.running:
+            with contextlib.suppress(Exception):
+                await unit.stop(force=True)
 
     def request_stats(self, enabled: bool) -> None:
         if enabled and (self._stats_task is None or self._stats_task.done()):
@@ -822,10 +830,12 @@ class Engine:
     def _on_changes(self, routed: dict[str, list[str]]) -> None:
         for unit, changes in routed.items():
             rec = self._recs.get(unit)
-            if rec is None or rec.want == "stop" or rec.state in (S.PENDING, S.WAITING):
+            if rec is None:
                 continue
-            if rec.reloading:
-                rec.reload_pending = (rec.reload_pending or []) + changes
+            if rec.reloading:  # one more restart once this one is done, however many changes
+                rec.reload_pending = sorted({*(rec.reload_pending or ()), *changes})
+                continue
+            if rec.want == "stop" or rec.state in (S.PENDING, S.WAITING):
                 continue
             self._spawn(self._reload(rec, changes), f"reload-{unit}")
 

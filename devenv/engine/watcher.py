@@ -10,7 +10,7 @@ Ignored everywhere: .git, .hg, .svn, __pycache__, node_modules, .venv, .devenv,
 tool caches, *.pyc, and editor droppings (*.swp, *.swo, *.swx, *~, .#*, #*#,
 vim's 4913 probe file, JetBrains' *___jb_tmp___). A unit's `x-devenv.ignore`
 globs are matched against the file name and against the path relative to the
-watched directory.
+watched directory; `dir/`, `dir/*` and `dir/**` ignore everything under `dir`.
 """
 
 from __future__ import annotations
@@ -70,7 +70,14 @@ def ignored_by_default(path: str) -> bool:
 
 
 def _matches(globs: tuple[str, ...], name: str, relative: str) -> bool:
-    return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(relative, g) for g in globs)
+    for glob in globs:
+        if fnmatch.fnmatch(name, glob) or fnmatch.fnmatch(relative, glob):
+            return True
+        # "dir/", "dir/*" and "dir/**" also cover the directory itself and all below it
+        base = glob.rstrip("*").rstrip("/")
+        if base != glob and base and (relative == base or relative.startswith(base + "/")):
+            return True
+    return False
 
 
 def route(specs: Iterable[WatchSpec], paths: Iterable[str]) -> dict[str, set[str]]:

@@ -111,7 +111,12 @@ class Recorder:
         engine.subscribe(self.events.append)
 
     def states(self, unit: str) -> list[UnitState]:
-        return [e.state for e in self.events if isinstance(e, StateChanged) and e.unit == unit]
+        """The unit's state transitions (detail-only updates folded away)."""
+        out: list[UnitState] = []
+        for e in self.events:
+            if isinstance(e, StateChanged) and e.unit == unit and (not out or out[-1] != e.state):
+                out.append(e.state)
+        return out
 
     def first(self, unit: str, state: UnitState) -> int:
         for index, event in enumerate(self.events):

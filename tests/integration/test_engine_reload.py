@@ -1,0 +1,189 @@
+"""Hot reload with a real watcher and real processes: routing, ignores, coalescing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from engine_support import (
+    PY,
+    Recorder,
+    fast_options,
+    make_stack,
+    service,
+    wait_state,
+    wait_until,
+    write_script,
+)
+
+from devenv.config.model import ReadyProbe
+from devenv.engine.supervisor import Engine
+from devenv.events import LogLine, Reloaded, StateChanged, UnitState
+
+S = UnitState
+
+APP = """
+import os, signal, sys, time
+slow = float(os.environ.get("SLOW_STOP", "0"))
+def bye(*a):
+    time.sleep(slow)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, bye)
+print("started", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def starts(rec: Recorder, unit: str) -> int:
+    return rec.states(unit).count(S.STARTING)
+
+
+def reloads(rec: Recorder, unit: str) -> list[Reloaded]:
+    return [e for e in rec.events if isinstance(e, Reloaded) and e.unit == unit]
+
+
+async def two_watchers(tmp_path: Path, **env: str) -> tuple[Engine, Recorder]:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "app.py").write_text("x = 1\n")
+    write_script(tmp_path, "app.py", APP)
+    # ready once the script runs (its SIGTERM handler is installed by then)
+    started = ReadyProbe("log", "^started$", interval=0.02)
+    stack = make_stack(
+        tmp_path,
+        service(
+            "alpha",
+            f"{PY} app.py",
+            tmp_path,
+            watch=(tmp_path / "a",),
+            ignore=("*.tmp", "generated/*"),
+            environment=env,
+            ready=started,
+        ),
+        service(
+            "beta",
+            f"{PY} app.py",
+            tmp_path,
+            watch=(tmp_path / "b",),
+            environment=env,
+            ready=started,
+        ),
+    )
+    engine = Engine(stack, fast_options(tmp_path))
+    rec = Recorder(engine)
+    await engine.start()
+    await wait_state(engine, "alpha", S.READY)
+    await wait_state(engine, "beta", S.READY)
+    await asyncio.wait_for(engine.watcher_ready(), 5)
+    return engine, rec
+
+
+async def test_change_restarts_only_the_service_watching_it(tmp_path: Path) -> None:
+    engine, rec = await two_watchers(tmp_path)
+    try:
+        (tmp_path / "a" / "app.py").write_text("x = 2\n")
+        await wait_until(lambda: starts(rec, "alpha") == 2, 5, "alpha restarted")
+        await wait_state(engine, "alpha", S.READY)
+        assert reloads(rec, "alpha")[0].changes == ("a/app.py",)
+        assert any("reloading: a/app.py changed" in r.text for r in engine.logs("alpha"))
+        (tmp_path / "b" / "app.py").write_text("x = 3\n")
+        await wait_until(lambda: starts(rec, "beta") == 2, 5, "beta restarted")
+        assert starts(rec, "alpha") == 2
+        assert engine.units()[0].restarts == 1
+    finally:
+        await engine.shutdown()
+
+
+async def test_ignored_files_do_not_restart(tmp_path: Path) -> None:
+    engine, rec = await two_watchers(tmp_path)
+    try:
+        a = tmp_path / "a"
+        (a / "__pycache__").mkdir()
+        (a / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+        (a / ".app.py.swp").write_text("swap")
+        (a / "4913").write_text("")
+        (a / "notes.tmp").write_text("user ignore")
+        (a / "generated").mkdir()
+        (a / "generated" / "out.py").write_text("user ignore by path")
+        (a / ".git").mkdir()
+        (a / ".git" / "index").write_text("git")
+        await asyncio.sleep(0.02)
+        (a / "app.py").write_text("x = 2\n")
+        await wait_until(lambda: starts(rec, "alpha") == 2, 5, "alpha restarted")
+        await asyncio.sleep(0.3)
+        assert starts(rec, "alpha") == 2
+        changes = {c for r in reloads(rec, "alpha") for c in r.changes}
+        assert changes == {"a/app.py"}
+    finally:
+        await engine.shutdown()
+
+
+async def test_burst_of_writes_gives_one_restart(tmp_path: Path) -> None:
+    engine, rec = await two_watchers(tmp_path)
+    try:
+        target = tmp_path / "a" / "app.py"
+        for i in range(50):  # 50 writes over ~100 ms, plus new files
+            target.write_text(f"x = {i}\n")
+            if i % 10 == 0:
+                (tmp_path / "a" / f"new{i}.py").write_text("")
+            await asyncio.sleep(0.002)
+        await wait_until(lambda: starts(rec, "alpha") == 2, 5, "alpha restarted")
+        await wait_state(engine, "alpha", S.READY)
+        await asyncio.sleep(0.4)
+        assert starts(rec, "alpha") == 2, rec.states("alpha")
+        assert len(reloads(rec, "alpha")) == 1
+        assert starts(rec, "beta") == 1
+    finally:
+        await engine.shutdown()
+
+
+async def test_change_during_restart_queues_exactly_one_more(tmp_path: Path) -> None:
+    engine, rec = await two_watchers(tmp_path, SLOW_STOP="0.6")
+    try:
+        target = tmp_path / "a" / "app.py"
+        target.write_text("x = 2\n")
+        await wait_until(lambda: S.STOPPING in rec.states("alpha"), 5, "alpha stopping")
+        # while the old instance takes its time to stop, more changes arrive
+        for i in range(3):
+            target.write_text(f"x = {i + 10}\n")
+            await asyncio.sleep(0.1)
+        await wait_until(lambda: starts(rec, "alpha") >= 3, 10, "second restart")
+        await wait_state(engine, "alpha", S.READY)
+        await asyncio.sleep(0.9)
+        assert starts(rec, "alpha") == 3, "\n".join(
+            f"{e.state} {e.detail}" if isinstance(e, StateChanged) else repr(e)
+            for e in rec.events
+            if getattr(e, "unit", "") == "alpha" and not isinstance(e, LogLine)
+        )
+        assert len(reloads(rec, "alpha")) == 2
+    finally:
+        await engine.shutdown()
+
+
+async def test_change_restarts_a_crashed_service(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "mode").write_text("crash")
+    write_script(
+        tmp_path,
+        "svc.py",
+        """
+        import pathlib, sys, time
+        if pathlib.Path("src/mode").read_text() == "crash":
+            sys.exit(1)
+        print("fixed", flush=True)
+        time.sleep(60)
+        """,
+    )
+    stack = make_stack(tmp_path, service("api", f"{PY} svc.py", tmp_path, watch=(src,)))
+    engine = Engine(stack, fast_options(tmp_path))
+    try:
+        await engine.start()
+        await wait_state(engine, "api", S.CRASHED)
+        await asyncio.wait_for(engine.watcher_ready(), 5)
+        (src / "mode").write_text("ok")
+        await wait_state(engine, "api", S.READY)
+        await wait_until(lambda: any(r.text == "fixed" for r in engine.logs("api")))
+    finally:
+        await engine.shutdown()
