@@ -95,8 +95,9 @@ class Reader:
                     hint="write the service's keys indented under its name",
                 )
             canon[name] = canonical_service(spec, Context(name, base_dir, self.variables))
-            if isinstance(canon[name], YDict) and not canon[name].file:
-                canon[name].file, canon[name].line = where(services, name)
+            # A service is located at its name (the model's Origin, and errors
+            # about the service as a whole).
+            canon[name].file, canon[name].line = where(services, name)
         model["services"] = canon
         for key in RESOURCES:
             if key in model:

@@ -504,7 +504,7 @@ def _long_volume(parent: Any, index: int, item: dict[str, Any], ctx: Context) ->
     if isinstance(tmpfs, dict) and isinstance(tmpfs.get("size"), int):
         entry["tmpfs"] = {**tmpfs, "size": str(tmpfs["size"])}  # Compose prints sizes as strings
     if "read_only" in entry:
-        entry["read_only"] = bool(entry["read_only"])
+        entry["read_only"] = _boolean(item, "read_only", f"{dotted}.read_only", ctx)
         if not entry["read_only"]:
             del entry["read_only"]
     return entry

@@ -326,3 +326,9 @@ def test_deep_nesting_is_an_error_not_a_crash(tmp_path: Path) -> None:
     write(tmp_path, {"compose.yaml": f"x-deep: {deep}\nservices: {{}}\n"})
     with pytest.raises(ConfigError):
         load(tmp_path)
+
+
+def test_origin_is_the_line_of_the_service_name(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": "services:\n  a:\n    image: x\n\n  b:\n    image: y\n"})
+    stack = load(tmp_path)
+    assert str(stack.service("b").origin) == f"{tmp_path / 'compose.yaml'}:5"
