@@ -126,18 +126,29 @@ def duration(seconds: float) -> str:
 
 
 def size(n: int | None) -> str:
+    """Memory at a resolution that does not flicker: 812K, 9.5M, 61M, 1.2G."""
     if n is None:
         return DASH
-    value = float(n)
-    for unit in ("B", "K", "M", "G"):
-        if value < 1024 or unit == "G":
-            return f"{value:.0f}{unit}" if unit in ("B", "K") else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{value:.1f}T"  # pragma: no cover - unreachable
+    if n < 1024 * 1024:
+        return f"{n // 1024}K"
+    mb = n / (1024 * 1024)
+    if mb < 10:
+        return f"{mb:.1f}M"
+    if mb < 1024:
+        return f"{mb:.0f}M"
+    return f"{mb / 1024:.1f}G"
 
 
 def percent(p: float | None) -> str:
-    return DASH if p is None else f"{p:.0f}%" if p >= 10 else f"{p:.1f}%"
+    """CPU in whole percent (a fraction of a percent reads as <1%), so idle samples
+    that wobble between 0.1 and 0.3 do not redraw the table."""
+    if p is None:
+        return DASH
+    if p < 0.5:
+        return "0%"
+    if p < 1:
+        return "<1%"
+    return f"{p:.0f}%"
 
 
 def prefix_colour(name: str) -> str:
