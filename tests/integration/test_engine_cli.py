@@ -1,0 +1,209 @@
+"""The real CLI, `python -m devenv start --no-tui`, on a compose.yaml in a tmp dir:
+output, exit status, and no process left behind however devenv ends."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from engine_support import free_port, pid_alive, read_pids
+
+PY = sys.executable
+
+FORKER = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c",
+    "import subprocess, sys, time; "
+    "g = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
+    "open('pids', 'a').write(f'{g.pid}\\\\n'); time.sleep(300)"])
+open("pids", "a").write(f"{os.getpid()}\\n{child.pid}\\n")
+if os.fork() == 0:  # an escapee: its own session, deaf to SIGTERM
+    os.setsid()
+    if os.fork() == 0:
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        open("pids", "a").write(f"{os.getpid()}\\n")
+        time.sleep(300)
+    os._exit(0)
+print("forked", flush=True)
+time.sleep(300)
+"""
+
+
+def write_project(directory: Path, compose: str) -> None:
+    (directory / "compose.yaml").write_text(textwrap.dedent(compose))
+    (directory / "forker.py").write_text(FORKER)
+
+
+def devenv(directory: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    environ = dict(os.environ, NO_COLOR="1", **(env or {}))
+    return subprocess.Popen(
+        [PY, "-m", "devenv", *args],
+        cwd=directory,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environ,
+        start_new_session=True,  # signals from the test only, never from a terminal
+    )
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def forking_project(tmp_path: Path) -> Iterator[Path]:
+    write_project(
+        tmp_path,
+        f"""
+        services:
+          api:
+            stop_grace_period: 1s
+            x-devenv:
+              run: {PY} forker.py
+          worker:
+            depends_on: [api]
+            stop_grace_period: 1s
+            x-devenv:
+              run: {PY} -c "import time; print('working', flush=True); time.sleep(300)"
+        """,
+    )
+    yield tmp_path
+    for pid in read_pids(tmp_path / "pids"):  # never leave anything behind, even on failure
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def start_and_wait(project: Path) -> tuple[subprocess.Popen[str], list[int]]:
+    proc = devenv(project, "start", "--no-tui")
+    wait_for(lambda: len(read_pids(project / "pids")) == 4, 20, "the process tree")
+    pids = read_pids(project / "pids")
+    assert all(pid_alive(p) for p in pids)
+    return proc, pids
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_no_orphans_after_signal(forking_project: Path, sig: signal.Signals) -> None:
+    proc, pids = start_and_wait(forking_project)
+    time.sleep(0.2)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert not [p for p in pids if pid_alive(p)], out
+    assert "api    | forked" in out
+    assert "worker | -- stopped" in out and "api    | -- stopped" in out
+    # dependents first
+    assert out.index("worker | -- stopped") < out.index("api    | -- stopped")
+
+
+def test_no_orphans_after_sigkill(forking_project: Path) -> None:
+    proc, pids = start_and_wait(forking_project)
+    proc.kill()
+    proc.wait(timeout=5)
+    wait_for(lambda: not [p for p in pids if pid_alive(p)], 10, "the guard to clean up")
+
+
+def test_second_ctrl_c_kills_at_once(tmp_path: Path) -> None:
+    (tmp_path / "deaf.py").write_text(
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('deaf', flush=True)\ntime.sleep(300)\n"
+    )
+    (tmp_path / "compose.yaml").write_text(
+        f"services:\n  deaf:\n    stop_grace_period: 60s\n    x-devenv:\n      run: {PY} deaf.py\n"
+    )
+    proc = devenv(tmp_path, "start", "--no-tui")
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while "deaf" not in "".join(lines[-1:]).split("| ")[-1]:
+        lines.append(proc.stdout.readline())
+    pid = int((tmp_path / ".devenv" / "devenv.pid").read_text())
+    assert pid == proc.pid
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=10)
+    assert "killing" in out
+
+
+def test_output_format_and_exit_by_itself(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            services:
+              setup:
+                x-devenv:
+                  run: {PY} -c "print('one'); print('two')"
+              check:
+                depends_on:
+                  setup: {{condition: service_completed_successfully}}
+                x-devenv:
+                  run: {PY} -c "print('after setup')"
+            """
+        )
+    )
+    proc = devenv(tmp_path, "start", "--no-tui")
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    lines = [re.sub(r" +\|", " |", line) for line in out.splitlines()]  # unpad names
+    assert "setup | one" in lines and "setup | two" in lines
+    assert "check | after setup" in lines
+    assert lines.index("setup | -- completed: exit 0") < lines.index("check | after setup")
+    assert "\x1b[" not in out  # NO_COLOR
+
+
+def test_selected_service_failing_to_start_exits_non_zero(tmp_path: Path) -> None:
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", free_port()))
+    holder.listen()
+    port = holder.getsockname()[1]
+    (tmp_path / "compose.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            services:
+              api:
+                x-devenv:
+                  run: {PY} -m http.server {port}
+                  ports: [{port}]
+              other:
+                x-devenv:
+                  run: {PY} -c "print('other ran')"
+            """
+        )
+    )
+    try:
+        proc = devenv(tmp_path, "start", "--no-tui", "api")
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        holder.close()
+    assert proc.returncode == 1, out
+    assert f"port {port} is already in use by pid {os.getpid()}" in out
+    assert "other ran" not in out  # not selected
+
+
+def test_unknown_service_lists_the_valid_ones(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        f"services:\n  api:\n    x-devenv:\n      run: {PY} -c pass\n"
+        f"  worker:\n    x-devenv:\n      run: {PY} -c pass\n"
+    )
+    proc = devenv(tmp_path, "start", "--no-tui", "apii")
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode != 0
+    assert "no service named 'apii'" in out and "api, worker" in out
+    assert "did you mean api?" in out
