@@ -3,6 +3,7 @@ output, exit status, and no process left behind however devenv ends."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -84,10 +85,8 @@ def forking_project(tmp_path: Path) -> Iterator[Path]:
     )
     yield tmp_path
     for pid in read_pids(tmp_path / "pids"):  # never leave anything behind, even on failure
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 def start_and_wait(project: Path) -> tuple[subprocess.Popen[str], list[int]]:
