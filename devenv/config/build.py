@@ -3,6 +3,7 @@ dependency checks, port clashes, and the typed model objects."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -108,7 +109,11 @@ def build_stack(
     for key in ("secrets", "configs"):
         # As Compose: resources no active service uses are left out.
         if key in extra:
-            kept = {n: v for n, v in extra[key].items() if n in used[key]}
+            kept = {
+                n: _file_resource(v, n, name, project_dir)
+                for n, v in extra[key].items()
+                if n in used[key]
+            }
             if kept:
                 extra[key] = kept
             else:
@@ -376,6 +381,20 @@ def _volumes(declared: Mapping[str, Any], project: str) -> dict[str, Any]:
         _labels_as_mapping(entry)
         out[key] = entry
     return out
+
+
+def _file_resource(spec: Any, key: str, project: str, project_dir: Path) -> Any:
+    """A top-level secret or config: Compose's name, and `file` made absolute."""
+    if not isinstance(spec, dict):
+        return spec
+    entry = dict(spec)
+    if "name" not in entry:
+        entry["name"] = key if entry.get("external") else f"{project}_{key}"
+    base = getattr(spec, "base_dir", None) or str(project_dir)
+    if isinstance(entry.get("file"), str):
+        entry["file"] = os.path.normpath(os.path.join(base, os.path.expanduser(entry["file"])))
+    _labels_as_mapping(entry)
+    return entry
 
 
 def _labels_as_mapping(entry: dict[str, Any]) -> None:

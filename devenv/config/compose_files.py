@@ -15,7 +15,7 @@ from devenv.config.interpolate import interpolate_tree
 from devenv.config.merge import merge
 from devenv.config.normalize import Context, canonical_service, new_like
 from devenv.config.schema import EXTENDS_KEYS, INCLUDE_KEYS, TOP_LEVEL_KEYS
-from devenv.config.yamlload import YDict, load_yaml_file, where
+from devenv.config.yamlload import YDict, copy_meta, load_yaml_file, where
 from devenv.errors import ConfigError, did_you_mean
 
 RESOURCES = ("volumes", "networks", "secrets", "configs", "models")
@@ -101,12 +101,12 @@ class Reader:
         model["services"] = canon
         for key in RESOURCES:
             if key in model:
-                model[key] = self._resources(model, key)
+                model[key] = self._resources(model, key, base_dir)
         if "include" in data:
             model = self._include(data, model, path)
         return model
 
-    def _resources(self, model: YDict, key: str) -> YDict:
+    def _resources(self, model: YDict, key: str, base_dir: Path) -> YDict:
         value = model[key]
         if value is None:
             return YDict()
@@ -120,7 +120,9 @@ class Reader:
                 raise error_at(
                     value, name, f"must be a mapping, not {type_name(spec)}", dotted=f"{key}.{name}"
                 )
-            out[name] = spec if spec is not None else YDict()
+            entry = copy_meta(spec, YDict(spec)) if spec is not None else YDict()
+            entry.base_dir = str(base_dir)  # a secret's `file` is relative to it
+            out[name] = entry
         return out
 
     def _include(self, data: YDict, model: YDict, path: Path) -> YDict:

@@ -666,6 +666,7 @@ def _develop(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
                 )
             entry = dict(item)
             entry["path"] = ctx.path(item["path"])
+            entry.setdefault("exec", {"command": None})  # as Compose prints it
             items.append(entry)
         out["watch"] = copy_meta(watch, YList(items)) if isinstance(watch, YList) else items
     return out
@@ -690,6 +691,26 @@ def _deploy(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
         raise ctx.fail(raw, key, key, f"must be a mapping, not {type_name(value)}")
     out = new_like(value)
     out.update(value)
+    resources = value.get("resources")
+    if isinstance(resources, dict):
+        resources = dict(resources)
+        for part in ("limits", "reservations"):
+            section = resources.get(part)
+            if isinstance(section, dict) and "memory" in section:
+                try:
+                    section = {**section, "memory": ram_in_bytes(section["memory"])}
+                except ValueError:
+                    raise ctx.fail(
+                        section,
+                        "memory",
+                        f"deploy.resources.{part}.memory",
+                        f"not a memory size: {section['memory']!r}",
+                        hint="write e.g. 512M or 1.5G",
+                    ) from None
+                resources[part] = section
+        out["resources"] = resources
+    out.setdefault("resources", {})
+    out.setdefault("placement", {})
     if "replicas" in value and value["replicas"] is not None:
         try:
             out["replicas"] = _integer(out, "replicas", value["replicas"], ctx)
@@ -697,6 +718,49 @@ def _deploy(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
             error.key = "deploy.replicas"
             raise
     return out
+
+
+def _mounts(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
+    """`secrets`/`configs` of a service in long form, with Compose's default targets."""
+    if not isinstance(value, list):
+        raise ctx.fail(raw, key, key, f"must be a list, not {type_name(value)}")
+    out = copy_meta(value, YList()) if isinstance(value, YList) else YList()
+    for index, item in enumerate(value):
+        if isinstance(item, str):
+            entry: dict[str, Any] = {"source": item}
+        elif isinstance(item, dict) and isinstance(item.get("source"), str):
+            entry = dict(item)
+        else:
+            raise ctx.fail(
+                value, index, f"{key}[{index}]", "must be a name or a mapping with `source`"
+            )
+        target = entry.get("target")
+        if key == "secrets":
+            if not target:
+                entry["target"] = f"/run/secrets/{entry['source']}"
+            elif not str(target).startswith("/"):
+                entry["target"] = f"/run/secrets/{target}"
+        elif not target:
+            entry["target"] = f"/{entry['source']}"
+        out.append(entry)
+    return out
+
+
+_RAM_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+
+
+def ram_in_bytes(value: Any) -> str:
+    """`1.5G` -> "1610612736", as Compose prints memory sizes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtpb]?)b?\s*", str(value).lower())
+    if match is None:
+        raise ValueError(value)
+    return str(int(float(match.group(1)) * _RAM_UNITS[match.group(2)]))
+
+
+def _sysctls(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
+    return mapping_or_list(raw, key, value, ctx, key, allow_null=False)
 
 
 def _string(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
@@ -724,6 +788,9 @@ _HANDLERS: dict[str, Any] = {
     "develop": _develop,
     "deploy": _deploy,
     "scale": _integer,
+    "secrets": _mounts,
+    "configs": _mounts,
+    "sysctls": _sysctls,
     "image": _string,
     "working_dir": _string,
     "restart": _string,

@@ -102,6 +102,17 @@ def supported_view(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def whole_view(config: dict[str, Any]) -> dict[str, Any]:
+    """The whole document, less service-level `x-*` keys: `docker compose config
+    --format json` drops those (devenv prints its x-devenv block)."""
+    out = dict(config)
+    out["services"] = {
+        name: {k: v for k, v in service.items() if not k.startswith("x-")}
+        for name, service in (config.get("services") or {}).items()
+    }
+    return out
+
+
 def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
     """Readable differences between two JSON values."""
     if isinstance(expected, dict) and isinstance(actual, dict):

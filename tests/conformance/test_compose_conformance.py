@@ -1,6 +1,11 @@
 """For every key devenv supports, `devenv config --json` agrees with
 `docker compose config --format json` — on the awesome-compose corpus and on
-our own edge cases. Both run as real subprocesses with a clean environment."""
+our own edge cases. Both run as real subprocesses with a clean environment.
+
+Beyond the supported keys, the whole document must agree too (keys devenv only
+passes through, such as secrets, deploy or sysctls), except service-level `x-*`
+keys, which Compose's JSON drops and devenv keeps. A project Compose rejects
+must be rejected by devenv as well."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from compose_oracle import (
     run_devenv,
     run_oracle,
     supported_view,
+    whole_view,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -46,10 +52,13 @@ def assert_agree(
         assert "Traceback" not in actual.stderr
         return
     assert actual.returncode == 0, actual.stderr
-    diff = differences(
-        supported_view(json.loads(expected.stdout)), supported_view(json.loads(actual.stdout))
-    )
-    assert not diff, "\n".join(diff)
+    theirs, ours = json.loads(expected.stdout), json.loads(actual.stdout)
+    # First the keys devenv models (what the rest of devenv relies on), then the
+    # whole document: keys devenv only passes through are printed as Compose does.
+    diff = differences(supported_view(theirs), supported_view(ours))
+    assert not diff, "supported keys differ:\n" + "\n".join(diff)
+    diff = differences(whole_view(theirs), whole_view(ours))
+    assert not diff, "passed-through keys differ:\n" + "\n".join(diff)
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"corpus not found at {CORPUS}")
