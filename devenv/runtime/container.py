@@ -113,8 +113,8 @@ class ContainerUnit(Unit):
             self._progress_from_thread,
             lambda line: self._log_from_thread("stdout", line),
         )
-        info, since = await asyncio.to_thread(self._create_and_start, image)
-        self._after_start(info, since)
+        info, since, tail = await asyncio.to_thread(self._create_and_start, image)
+        self._after_start(info, since, tail)
 
     async def wait_exit(self) -> int:
         if self._exit is None:
@@ -150,9 +150,11 @@ class ContainerUnit(Unit):
 
     # -- blocking parts, run in threads -----------------------------------
 
-    def _create_and_start(self, image_id: str) -> tuple[dict[str, Any], str | None]:
-        """Create (or reuse) and start; returns the inspected container and the
-        time its logs should be read from (None: adopted while running, tail)."""
+    def _create_and_start(self, image_id: str) -> tuple[dict[str, Any], str | None, int | None]:
+        """Create (or reuse) and start; returns the inspected container and where
+        its logs are to be read from: a time (a restarted container: after its
+        last run; Docker may stamp a fast first line before `StartedAt`, so that
+        is no bound) and a number of last lines (a container found running)."""
         import docker.errors
 
         api = self._client.api
@@ -160,6 +162,7 @@ class ContainerUnit(Unit):
         wanted_hash = self.spec.config_hash()
         existing = self._existing()
         container_id: str | None = None
+        since: str | None = None  # a new container: all of its output is this run's
         if existing is not None:
             labels = existing["Config"].get("Labels") or {}
             if labels.get(ds.PROJECT) != self.ctx.stack.name:
@@ -176,8 +179,11 @@ class ContainerUnit(Unit):
                 if existing["State"].get("Running"):
                     self.container_id = container_id
                     self._log_from_thread("devenv", f"using running container {self.spec.name}")
-                    return existing, None
+                    return existing, None, 50
                 self._log_from_thread("devenv", f"reusing container {self.spec.name}")
+                finished = existing["State"].get("FinishedAt") or ""
+                if finished and not finished.startswith("0001-"):
+                    since = docker_since(finished)
             else:
                 self._log_from_thread(
                     "devenv", f"recreating {self.spec.name}: its configuration changed"
@@ -192,9 +198,7 @@ class ContainerUnit(Unit):
             api.start(container_id)
         except docker.errors.APIError as error:
             raise self._start_error(error) from None
-        info = api.inspect_container(container_id)
-        started = info["State"].get("StartedAt")
-        return info, docker_since(started) if started else None
+        return api.inspect_container(container_id), since, None
 
     def _existing(self) -> dict[str, Any] | None:
         import docker.errors
@@ -348,7 +352,7 @@ class ContainerUnit(Unit):
 
     # -- threads and the loop ---------------------------------------------
 
-    def _after_start(self, info: dict[str, Any], since: str | None) -> None:
+    def _after_start(self, info: dict[str, Any], since: str | None, tail: int | None) -> None:
         assert self._loop is not None
         self._running = True
         self._host_ports = published_ports(info)
@@ -360,7 +364,6 @@ class ContainerUnit(Unit):
         self._exit = self._loop.create_future()
         container_id = str(info["Id"])
         tty = bool(info["Config"].get("Tty"))
-        tail = None if since is not None else 50
         threading.Thread(
             target=self._pump_logs,
             args=(container_id, tty, since, tail),

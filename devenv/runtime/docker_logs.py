@@ -86,9 +86,11 @@ def pump(
     splitter = LineSplitter(sink)
     last = ""
     seen_at_last: set[tuple[Stream, bytes]] = set()
+    received = 0
     for stream, stamp, data in read_logs(
         client, container_id, tty=tty, since=since, tail=tail, follow=True
     ):
+        received += len(data)
         if stamp != last:
             last, seen_at_last = stamp, set()
         seen_at_last.add((stream, data))
@@ -101,6 +103,16 @@ def pump(
             if stamp < last or (stamp == last and (stream, data) in seen_at_last):
                 continue
             splitter.feed(stream, data)
+    elif tail is None:
+        # A TTY's log has no frames to line up by; skip what the follow already gave.
+        for stream, _, data in read_logs(
+            client, container_id, tty=True, since=since, tail=None, follow=False
+        ):
+            if received >= len(data):
+                received -= len(data)
+                continue
+            splitter.feed(stream, data[received:])
+            received = 0
     splitter.flush()
 
 

@@ -3,10 +3,13 @@ images and an unreachable engine."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import shutil
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -337,3 +340,105 @@ async def test_healthcheck_disabled_needs_no_probe(
     await unit.start()
     assert await unit.check_ready() == (True, "running")
     await unit.stop(force=True)
+
+
+async def test_docker_reports_unhealthy_and_check_ready_says_so(
+    docker_client: Any, project: str, tmp_path: Path
+) -> None:
+    sick = service(
+        "sick",
+        tmp_path,
+        image="debian:bookworm-slim",
+        command=("sleep", "60"),
+        healthcheck=Healthcheck(
+            test=("CMD-SHELL", "echo not today; exit 1"), interval=0.2, retries=1
+        ),
+        stop_grace_period=0.0,
+    )
+    stack = make_stack(project, tmp_path, sick)
+    ctx = make_context(stack, tmp_path, Recorder())
+    await prepare_project(ctx)
+    unit = ContainerUnit(sick, 1, ctx, health_exec_interval=0.05)
+    await unit.start()
+    ok, detail = await until(lambda: _detail_starts(unit, "unhealthy"), timeout=30, interval=0.1)
+    assert not ok and detail == "unhealthy: not today"
+    await unit.stop(force=True)
+
+
+async def _detail_starts(unit: ContainerUnit, prefix: str) -> tuple[bool, str] | None:
+    ok, detail = await unit.check_ready()
+    return (ok, detail) if detail.startswith(prefix) else None
+
+
+async def test_tty_container_output_is_stdout(
+    docker_client: Any, project: str, tmp_path: Path
+) -> None:
+    task = service(
+        "tty",
+        tmp_path,
+        image="debian:bookworm-slim",
+        command=("sh", "-c", "echo one; echo two >&2"),
+        extra=frozen_map({"tty": True}),
+    )
+    stack = make_stack(project, tmp_path, task)
+    recorder = Recorder()
+    ctx = make_context(stack, tmp_path, recorder)
+    await prepare_project(ctx)
+    unit = ContainerUnit(task, 1, ctx)
+    await unit.start()
+    assert await unit.wait_exit() == 0
+    await until(lambda: len(recorder.lines("stdout")) >= 2, timeout=10)
+    assert recorder.lines("stdout") == ["one", "two"] and recorder.lines("stderr") == []
+
+
+async def test_current_docker_context_is_used_when_docker_host_is_unset(
+    docker_client: Any, project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base_url = docker_client.api.base_url
+    if not base_url.startswith("http+docker://localhost"):
+        pytest.skip(f"the test engine is not on the default socket ({base_url})")
+    config = tmp_path / "docker-config"
+    for name, host in (("alive", "unix:///var/run/docker.sock"), ("dead", "unix:///nope.sock")):
+        meta = config / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
+        meta.mkdir(parents=True)
+        (meta / "meta.json").write_text(
+            json.dumps({"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host}}})
+        )
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    task = service("task", tmp_path, image="debian:bookworm-slim", command=("true",))
+    stack = make_stack(project, tmp_path, task)
+    ctx = make_context(stack, tmp_path, Recorder())
+    docker_connect.forget_clients()
+    try:
+        (config / "config.json").write_text(json.dumps({"currentContext": "dead"}))
+        with pytest.raises(DockerUnavailableError) as caught:
+            await prepare_project(ctx)
+        assert "unix:///nope.sock (from docker context 'dead'" in str(caught.value)
+
+        (config / "config.json").write_text(json.dumps({"currentContext": "alive"}))
+        await prepare_project(ctx)
+        unit = ContainerUnit(task, 1, ctx)
+        await unit.start()
+        assert await unit.wait_exit() == 0
+    finally:
+        docker_connect.forget_clients()
+
+
+async def test_a_restarted_container_does_not_replay_its_old_output(
+    docker_client: Any, project: str, tmp_path: Path
+) -> None:
+    task = service("again", tmp_path, image="debian:bookworm-slim", command=("echo", "run"))
+    stack = make_stack(project, tmp_path, task)
+    recorder = Recorder()
+    ctx = make_context(stack, tmp_path, recorder)
+    await prepare_project(ctx)
+    unit = ContainerUnit(task, 1, ctx)
+    for _ in range(2):
+        await unit.start()
+        assert await unit.wait_exit() == 0
+        # The log thread ends once the stream (and its catch-up read) is done.
+        await until(lambda: "devenv-logs-again" not in {t.name for t in threading.enumerate()})
+        await asyncio.sleep(0)  # lines handed over with call_soon_threadsafe land here
+    assert unit.reused
+    assert recorder.lines("stdout") == ["run", "run"]
