@@ -268,3 +268,53 @@ def run_on_terminal(cwd: Path, args: list[str], answer: bytes, timeout: float = 
         if proc.poll() is None:
             proc.kill()
     return output.decode(errors="replace")
+
+
+def demo_psql(client: Any, container: str, sql: str) -> tuple[int, str]:
+    result = client.containers.get(container).exec_run(
+        ["psql", "-h", "127.0.0.1", "-U", "app", "-d", "app", "-tAc", sql],
+        environment={"PGPASSWORD": "dev"},
+    )
+    return int(result.exit_code), result.output.decode().strip()
+
+
+def wait_for_sql(client: Any, container: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while demo_psql(client, container, "select 1") != (0, "1"):
+        assert time.monotonic() < deadline, f"{container} did not answer SQL in {timeout}s"
+        time.sleep(0.1)
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+async def test_docker_compose_and_devenv_share_the_volume(
+    configured: tuple[Path, str, dict[str, int]],
+    docker_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    demo, project, _ = configured
+    container = f"{project}-postgres-1"
+    await start_infra(demo, monkeypatch)
+    wait_for_sql(docker_client, container)
+    assert (
+        demo_psql(docker_client, container, "create table t (v text); insert into t values ('x')")[
+            0
+        ]
+        == 0
+    )
+
+    up = subprocess.run(
+        ["docker-compose", "up", "-d", "--wait", "postgres"],
+        cwd=demo,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert up.returncode == 0, up.stderr
+    assert "already exists" not in up.stderr  # compose takes devenv's volume and network as its own
+    wait_for_sql(docker_client, container)
+    assert demo_psql(docker_client, container, "select v from t") == (0, "x")
+
+    await start_infra(demo, monkeypatch)  # and back: devenv recreates it, the data stays
+    wait_for_sql(docker_client, container)
+    assert demo_psql(docker_client, container, "select v from t") == (0, "x")
