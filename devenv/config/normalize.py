@@ -97,8 +97,14 @@ def canonical_service(raw: Any, ctx: Context) -> YDict:
                 hint=did_you_mean(key, SERVICE_KEYS) or "see the Compose Specification",
             )
         handler = _HANDLERS.get(key)
-        out[key] = handler(raw, key, value, ctx) if handler else value
+        result = handler(raw, key, value, ctx) if handler else value
+        if result is None and key in _FALSE_IS_ABSENT:
+            continue
+        out[key] = result
     return out
+
+
+_FALSE_IS_ABSENT = {"privileged", "read_only", "stdin_open", "tty", "oom_kill_disable"}
 
 
 # --- simple shapes -----------------------------------------------------------
@@ -221,7 +227,14 @@ def _build(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
     if not re.match(r"^[a-z][a-z0-9+.-]*://|^git@", context):
         out["context"] = ctx.path(context)
     if "args" in out:
-        out["args"] = mapping_or_list(out, "args", out["args"], ctx, "build.args")
+        args = mapping_or_list(out, "args", out["args"], ctx, "build.args")
+        # An arg without a value takes the variable's; unset, it is left out.
+        for name in [n for n, v in args.items() if v is None]:
+            if name in ctx.variables:
+                args[name] = ctx.variables[name]
+            else:
+                del args[name]
+        out["args"] = args
     if "labels" in out:
         out["labels"] = mapping_or_list(out, "labels", out["labels"], ctx, "build.labels")
     return out
@@ -763,6 +776,56 @@ def _sysctls(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
     return mapping_or_list(raw, key, value, ctx, key, allow_null=False)
 
 
+def _one_or_list(raw: YDict, key: str, value: Any, ctx: Context) -> YList:
+    return string_list(raw, key, value, ctx, key)
+
+
+def _bytes(raw: YDict, key: str, value: Any, ctx: Context) -> str:
+    try:
+        return ram_in_bytes(value)
+    except ValueError:
+        raise ctx.fail(
+            raw, key, key, f"not a size: {value!r}", hint="write e.g. 512m or 1g"
+        ) from None
+
+
+def _false_is_absent(raw: YDict, key: str, value: Any, ctx: Context) -> bool | None:
+    """Booleans Compose leaves out of its output when false."""
+    result = _boolean(raw, key, key, ctx)
+    return result if result else None
+
+
+def _extra_hosts(raw: YDict, key: str, value: Any, ctx: Context) -> list[str]:
+    hosts: dict[str, list[str]] = {}
+    if isinstance(value, dict):
+        for host, ip in value.items():
+            for one in ip if isinstance(ip, list) else [ip]:
+                hosts.setdefault(str(host), []).append(scalar_text(one))
+    else:
+        for item in string_list(raw, key, value, ctx, key):
+            host, sep, ip = item.partition("=")
+            if not sep:
+                host, _, ip = item.partition(":")
+            hosts.setdefault(host, []).append(ip)
+    return [f"{host}={ip}" for host in sorted(hosts) for ip in hosts[host]]
+
+
+def _devices(raw: YDict, key: str, value: Any, ctx: Context) -> list[Any]:
+    if not isinstance(value, list):
+        raise ctx.fail(raw, key, key, f"must be a list, not {type_name(value)}")
+    out: list[Any] = []
+    for item in value:
+        if isinstance(item, str):
+            parts = item.split(":")
+            source = parts[0]
+            target = parts[1] if len(parts) > 1 else source
+            permissions = parts[2] if len(parts) > 2 else "rwm"
+            out.append({"source": source, "target": target, "permissions": permissions})
+        else:
+            out.append(item)
+    return out
+
+
 def _string(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
     if isinstance(value, dict | list):
         raise ctx.fail(raw, key, key, f"must be a string, not {type_name(value)}")
@@ -788,6 +851,21 @@ _HANDLERS: dict[str, Any] = {
     "develop": _develop,
     "deploy": _deploy,
     "scale": _integer,
+    "dns": _one_or_list,
+    "dns_search": _one_or_list,
+    "dns_opt": _one_or_list,
+    "tmpfs": _one_or_list,
+    "mem_limit": _bytes,
+    "mem_reservation": _bytes,
+    "memswap_limit": _bytes,
+    "shm_size": _bytes,
+    "privileged": _false_is_absent,
+    "read_only": _false_is_absent,
+    "stdin_open": _false_is_absent,
+    "tty": _false_is_absent,
+    "oom_kill_disable": _false_is_absent,
+    "extra_hosts": _extra_hosts,
+    "devices": _devices,
     "secrets": _mounts,
     "configs": _mounts,
     "sysctls": _sysctls,

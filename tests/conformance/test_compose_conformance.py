@@ -125,6 +125,7 @@ CASES = [
     ("cwdenv", [], {"COMPOSE_FILE": "deploy/compose.yaml"}),
     ("include_env", [], {}),
     ("include_env", [], {"SHARED": "shell"}),
+    ("kitchen", [], {}),
 ]
 
 
