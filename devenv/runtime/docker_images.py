@@ -76,23 +76,27 @@ def pull_image(client: Any, service: Service, image: str, progress: ProgressFn) 
     import docker.errors
 
     repo, tag = split_image(image)
-    layers: dict[str, tuple[int, int]] = {}
+    # layer -> (done, size), per phase: downloads, then extraction (its own sizes)
+    phases: dict[str, dict[str, tuple[int, int]]] = {"download": {}, "extract": {}}
     last = 0.0
     progress("pull", f"pulling {image}", None, None)
     try:
         for event in client.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
             if "error" in event:
                 raise pull_failed(service, image, str(event["error"]))
+            status = str(event.get("status") or "pulling")
             layer = event.get("id")
             detail = event.get("progressDetail") or {}
+            phase = phases["extract" if status.startswith("Extracting") else "download"]
             if layer and detail.get("total"):
-                layers[layer] = (int(detail.get("current", 0)), int(detail["total"]))
+                phase[layer] = (int(detail.get("current", 0)), int(detail["total"]))
+            elif layer in phase and status in ("Download complete", "Pull complete"):
+                phase[layer] = (phase[layer][1], phase[layer][1])
             now = time.monotonic()
             if now - last >= PROGRESS_EVERY:
                 last = now
-                current = sum(c for c, _ in layers.values())
-                total = sum(t for _, t in layers.values())
-                status = str(event.get("status") or "pulling")
+                current = sum(c for c, _ in phase.values())
+                total = sum(t for _, t in phase.values())
                 progress("pull", status, current or None, total or None)
     except docker.errors.APIError as error:
         raise pull_failed(service, image, api_reason(error)) from None
