@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devenv.config.canonical import Context, new_like
 from devenv.config.envfile import read_env_file
 from devenv.config.errors_at import error_at, type_name
 from devenv.config.interpolate import interpolate_tree
 from devenv.config.merge import merge
-from devenv.config.normalize import Context, canonical_service, new_like
+from devenv.config.normalize import canonical_service
 from devenv.config.schema import EXTENDS_KEYS, INCLUDE_KEYS, TOP_LEVEL_KEYS
 from devenv.config.yamlload import YDict, copy_meta, load_yaml_file, where
 from devenv.errors import ConfigError, did_you_mean
