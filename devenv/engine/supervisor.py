@@ -101,6 +101,10 @@ class _Rec:
     task: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     reloading: bool = False
+    reload_stopping: bool = False  # the old instance is going; new changes join this reload
+    reload_changes: set[str] = field(default_factory=set)
+    last_change: float = 0.0
+    stop_requested: bool = False  # stopped on purpose; a reload must not bring it back
     attempts: int = 0  # launches tried, successful or not
     guarded: int | None = None  # process group registered with the orphan guard
     reload_pending: list[str] | None = None
@@ -257,6 +261,7 @@ class Engine:
             if rec.state in RUNNING_STATES:
                 continue
             rec.want = "run"
+            rec.stop_requested = False
             rec.crashes = 0
             self._set(rec, S.PENDING)
             rec.task = self._spawn(self._lifecycle(rec, check_deps=True), f"unit-{rec.name}")
@@ -732,6 +737,8 @@ class Engine:
         return layers
 
     async def _stop_in_order(self, recs: list[_Rec], *, force: bool) -> None:
+        for rec in recs:
+            rec.stop_requested = True
         layers = self._layer_of()
         by_layer: dict[int, list[_Rec]] = {}
         for rec in recs:
@@ -772,7 +779,13 @@ class Engine:
 
     async def _restart(self, rec: _Rec) -> None:
         """Stop if running, then launch again at once (dependencies already held)."""
+        rec.stop_requested = False
         await self._stop_rec(rec, force=False, final=False)
+        await self._relaunch(rec)
+
+    async def _relaunch(self, rec: _Rec) -> None:
+        if self._closed or rec.stop_requested:
+            return
         rec.want = "run"
         rec.crashes = 0
         if rec.ever_started:
@@ -802,7 +815,7 @@ class Engine:
             specs,
             self._on_changes,
             project_dir=self.stack.project_dir,
-            quiet=self.options.watch_quiet,
+            quiet=0.0,  # the quiet window is applied per unit by _reload
             step_ms=self.options.watch_step_ms,
             max_group_ms=self.options.watch_max_group_ms,
         )
@@ -832,6 +845,10 @@ class Engine:
             rec = self._recs.get(unit)
             if rec is None:
                 continue
+            if rec.reloading and rec.reload_stopping:  # not relaunched yet: same reload
+                rec.reload_changes.update(changes)
+                rec.last_change = time.monotonic()
+                continue
             if rec.reloading:  # one more restart once this one is done, however many changes
                 rec.reload_pending = sorted({*(rec.reload_pending or ()), *changes})
                 continue
@@ -840,19 +857,31 @@ class Engine:
             self._spawn(self._reload(rec, changes), f"reload-{unit}")
 
     async def _reload(self, rec: _Rec, changes: list[str]) -> None:
+        """Stop the old instance at once, launch the new one when no change has come
+        for `watch_quiet` seconds: a burst is one restart, and the quiet window
+        overlaps the stop instead of adding to it."""
         rec.reloading = True
         try:
             pending: list[str] | None = changes
-            while pending is not None and rec.want != "stop":
-                shown = tuple(pending[:5])
-                more = f" (+{len(pending) - 5} more)" if len(pending) > 5 else ""
-                self._emit(Reloaded(rec.name, rec.service.name, shown))
-                self._devenv_line(rec, f"reloading: {', '.join(shown)}{more} changed")
+            while pending is not None and not (self._closed or rec.stop_requested):
                 rec.reload_pending = None
-                await self._restart(rec)
+                rec.reload_stopping = True
+                rec.reload_changes = set(pending)
+                rec.last_change = time.monotonic()
+                self._emit(Reloaded(rec.name, rec.service.name, tuple(pending[:5])))
+                await self._stop_rec(rec, force=False, final=False)
+                quiet = self.options.watch_quiet
+                while (left := rec.last_change + quiet - time.monotonic()) > 0:
+                    await asyncio.sleep(left)
+                rec.reload_stopping = False
+                changed = sorted(rec.reload_changes)
+                more = f" (+{len(changed) - 5} more)" if len(changed) > 5 else ""
+                self._devenv_line(rec, f"reloading: {', '.join(changed[:5])}{more} changed")
+                await self._relaunch(rec)
                 pending = rec.reload_pending
         finally:
             rec.reloading = False
+            rec.reload_stopping = False
             rec.reload_pending = None
 
     # --- waiting for start() -----------------------------------------------------
