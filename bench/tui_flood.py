@@ -93,6 +93,7 @@ class Terminal:
         )
         os.close(slave)
         self.buffer = bytearray()
+        self.dropped = 0  # bytes cut from the front of `buffer`; positions are absolute
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -113,19 +114,23 @@ class Terminal:
                 return
             with self.changed:
                 self.buffer += data
-                # Keep memory bounded: only the tail matters for markers.
-                if len(self.buffer) > 1 << 22:
-                    del self.buffer[: len(self.buffer) - (1 << 20)]
-                    self.mark = max(0, getattr(self, "mark", 0) - (len(self.buffer)))
+                if len(self.buffer) > 1 << 22:  # keep memory bounded
+                    cut = len(self.buffer) - (1 << 20)
+                    del self.buffer[:cut]
+                    self.dropped += cut
                 self.changed.notify_all()
 
     def send(self, keys: bytes) -> None:
         os.write(self.master, keys)
 
     def wait_for(self, marker: bytes, after: int, timeout: float) -> bool:
+        """Wait until `marker` appears in output written after position `after`.
+        Only new bytes are searched, without copies: a slow reader would push back
+        on devenv's terminal writes and inflate the very latency being measured."""
         deadline = time.monotonic() + timeout
         with self.changed:
-            while marker not in self.buffer[after:]:
+            while self.buffer.find(marker, max(0, after - self.dropped)) < 0:
+                after = max(after, self.dropped + len(self.buffer) - len(marker) + 1)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -134,7 +139,7 @@ class Terminal:
 
     def position(self) -> int:
         with self.lock:
-            return len(self.buffer)
+            return self.dropped + len(self.buffer)
 
     def quit(self) -> None:
         self.send(b"q")

@@ -35,7 +35,7 @@ from devenv.events import (
     UnitState,
 )
 from devenv.tui.format import CHANGING_STATES, SecretMasker
-from devenv.tui.logview import Entry, LogView
+from devenv.tui.logview import Chunk, Entry, LogView, Meta
 from devenv.tui.messages import LogsArrived, UnitsChanged
 from devenv.tui.progress import ProgressRow
 from devenv.tui.screens import DetailsScreen, HelpScreen, QuitScreen
@@ -126,7 +126,8 @@ class DevenvApp(App[int]):
         self.progress: dict[str, Progress] = {}
         self.engine_stopped = False
         self.start_error: str | None = None
-        self._pending: deque[Entry] = deque(maxlen=options.max_log_lines)
+        self._pending: deque[Chunk] = deque()
+        self._pending_lines = 0
         self._flush_scheduled = False
         self._last_flush = 0.0
         self._quitting = False
@@ -220,8 +221,7 @@ class DevenvApp(App[int]):
             self.call_from_thread(self._on_log_batch, unit, service, stream, ts, lines)
             return
         if self.source.wants(unit, service):
-            self._pending.extend([Entry(unit, service, stream, text, ts) for text in lines])
-            self._schedule_flush()
+            self._buffer((Meta(unit, service, stream, ts), lines))
 
     def _on_engine_event(self, event: Event) -> None:
         if threading.get_ident() != self._thread:  # an engine on another loop
@@ -230,8 +230,9 @@ class DevenvApp(App[int]):
         if isinstance(event, LogLine):
             record = event.record
             if self.source.wants(record.unit, event.service):
-                self._pending.append(Entry.of(record, event.service))
-                self._schedule_flush()
+                self._buffer(
+                    (Meta(record.unit, event.service, record.stream, record.ts), [record.text])
+                )
             return
         if isinstance(event, Stats):
             self.stats[event.unit] = (event.cpu_percent, event.memory_bytes)
@@ -240,6 +241,15 @@ class DevenvApp(App[int]):
         elif isinstance(event, StateChanged) and event.state is not UnitState.STARTING:
             self.progress.pop(event.unit, None)
         self.post_message(UnitsChanged())
+
+    def _buffer(self, chunk: Chunk) -> None:
+        self._pending.append(chunk)
+        self._pending_lines += len(chunk[1])
+        # Bounded like the view: if the UI falls behind, the oldest waiting lines
+        # go (they remain in the engine's ring buffer).
+        while self._pending_lines > self.options.max_log_lines and len(self._pending) > 1:
+            self._pending_lines -= len(self._pending.popleft()[1])
+        self._schedule_flush()
 
     def _schedule_flush(self) -> None:
         if self._flush_scheduled:
@@ -254,9 +264,10 @@ class DevenvApp(App[int]):
     def on_logs_arrived(self, _message: LogsArrived) -> None:
         self._flush_scheduled = False
         self._last_flush = time.monotonic()
-        batch = list(self._pending)
+        chunks = list(self._pending)
         self._pending.clear()
-        self.log_view.append(batch)
+        self._pending_lines = 0
+        self.log_view.append_chunks(chunks)
 
     def on_units_changed(self, _message: UnitsChanged) -> None:
         self._refresh_units()
@@ -366,6 +377,7 @@ class DevenvApp(App[int]):
     def _load_logs(self) -> None:
         source = self.source
         self._pending.clear()
+        self._pending_lines = 0
         self._flush_scheduled = False
         records = self.engine.logs(source.unit)
         service_of = {u.name: u.service for u in self.units}

@@ -52,6 +52,20 @@ class Entry:
         return cls(record.unit, service, record.stream, record.text, record.ts)
 
 
+@dataclass(slots=True)
+class Meta:
+    """Where lines came from. One Meta is shared by every line of an output batch,
+    so a flood costs two list extends per batch, not an object per line."""
+
+    unit: str
+    service: str
+    stream: Stream
+    ts: float
+
+
+Chunk = tuple[Meta, list[str]]
+
+
 class LogView(ScrollView, can_focus=True):
     """Shows one source's log (or all interleaved), bounded to `max_lines`."""
 
@@ -94,8 +108,10 @@ class LogView(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.max_lines = max_lines
         self._clock = clock
-        self._lines: list[Entry] = []
-        self._base = 0  # absolute index of _lines[0]; grows as old lines are dropped
+        # Parallel lists: the text of each line and its (shared) Meta.
+        self._texts: list[str] = []
+        self._metas: list[Meta] = []
+        self._base = 0  # absolute index of _texts[0]; grows as old lines are dropped
         # (absolute line, wrap segment) per displayed row; None when every line shows
         # on exactly one row (no filter, no wrap), which is the fast path under floods.
         self._rows: list[tuple[int, int]] | None = None
@@ -109,28 +125,31 @@ class LogView(ScrollView, can_focus=True):
         self.filter = ""
         self.match: int | None = None  # absolute index of the current search match
         self.masker = SecretMasker()
+        self._base_style: Style | None = None
 
     # ---- content -------------------------------------------------------------
 
     @property
     def line_count(self) -> int:
-        return len(self._lines)
+        return len(self._texts)
 
     @property
     def row_count(self) -> int:
-        return len(self._rows) if self._rows is not None else len(self._lines)
+        return len(self._rows) if self._rows is not None else len(self._texts)
 
     def displayed_texts(self) -> list[str]:
         """The plain text of every displayed line (masked as shown), for tests."""
         indices = (
             sorted({a for a, _ in self._rows})
             if self._rows is not None
-            else range(self._base, self._base + len(self._lines))
+            else range(self._base, self._base + len(self._texts))
         )
-        return [self._plain(self._lines[a - self._base]) for a in indices]
+        return [self._plain(self._texts[a - self._base]) for a in indices]
 
     def set_lines(self, entries: Iterable[Entry]) -> None:
-        self._lines = list(entries)[-self.max_lines :]
+        kept = list(entries)[-self.max_lines :]
+        self._texts = [e.text for e in kept]
+        self._metas = [Meta(e.unit, e.service, e.stream, e.ts) for e in kept]
         self._base = 0
         self.match = None
         self.unseen = 0
@@ -143,34 +162,46 @@ class LogView(ScrollView, can_focus=True):
         self.set_lines(())
 
     def append(self, entries: Sequence[Entry]) -> None:
-        if not entries:
+        self.append_chunks([(Meta(e.unit, e.service, e.stream, e.ts), [e.text]) for e in entries])
+
+    def append_chunks(self, chunks: Sequence[Chunk]) -> None:
+        """Add batches of lines; one layout and scroll update for all of them."""
+        if not any(lines for _, lines in chunks):
             return
         at_end = self.follow
-        start = self._base + len(self._lines)
-        self._lines.extend(entries)
-        widest = max(map(len, [e.text for e in entries]))
-        if widest > self._width:
-            self._width = widest
+        start = self._base + len(self._texts)
+        added = 0
+        shown = 0
+        widest = self._width
+        texts, metas = self._texts, self._metas
+        for meta, lines in chunks:
+            texts.extend(lines)
+            metas.extend([meta] * len(lines))
+            added += len(lines)
+            longest = max(map(len, lines), default=0)
+            if longest > widest:
+                widest = longest
+        self._width = widest
         if self._rows is not None:
-            self._rows.extend(self._rows_for(start, entries))
-        excess = len(self._lines) - self.max_lines
-        # Trim in chunks so a flood does not shift the list on every batch.
-        if excess > 0 and (excess >= self.max_lines // 10 or len(entries) >= excess):
+            before = len(self._rows)
+            self._rows.extend(self._rows_for(start, metas[-added:], texts[-added:]))
+            shown = sum(1 for _, seg in self._rows[before:] if seg == 0)
+        else:
+            shown = added
+        excess = len(texts) - self.max_lines
+        # Trim in chunks so a flood does not shift the lists on every batch.
+        if excess > 0 and (excess >= self.max_lines // 10 or added >= excess):
             self._trim(excess)
         self._update_virtual_size()
         if at_end:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
-        else:
-            self.unseen += len(entries) if self._rows is None else self._count_shown(entries)
+        elif shown:
+            self.unseen += shown
         self.refresh()
 
-    def _count_shown(self, entries: Sequence[Entry]) -> int:
-        if not self.filter:
-            return len(entries)
-        return sum(1 for e in entries if self._matches(e, self.filter))
-
     def _trim(self, excess: int) -> None:
-        del self._lines[:excess]
+        del self._texts[:excess]
+        del self._metas[:excess]
         self._base += excess
         if self._rows is not None:
             cut = bisect_left(self._rows, (self._base, -1))
@@ -194,24 +225,26 @@ class LogView(ScrollView, can_focus=True):
     def _rebuild(self) -> None:
         self._cache.clear()
         if self.filter or self.wrap:
-            self._rows = self._rows_for(self._base, self._lines)
+            self._rows = self._rows_for(self._base, self._metas, self._texts)
         else:
             self._rows = None
-        self._width = max((len(e.text) for e in self._lines), default=0)
+        self._width = max(map(len, self._texts), default=0)
         self._update_virtual_size()
         if self.follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
-    def _rows_for(self, start: int, entries: Iterable[Entry]) -> list[tuple[int, int]]:
+    def _rows_for(
+        self, start: int, metas: Sequence[Meta], texts: Sequence[str]
+    ) -> list[tuple[int, int]]:
         rows: list[tuple[int, int]] = []
         width = max(10, self.scrollable_content_region.width or self.size.width or 80)
         extra = self._decoration_width()
-        for offset, entry in enumerate(entries):
-            if self.filter and not self._matches(entry, self.filter):
+        for offset, (meta, text) in enumerate(zip(metas, texts, strict=True)):
+            if self.filter and not self._matches(meta, text, self.filter):
                 continue
             if self.wrap:
-                length = extra + cell_len(plain(entry.text))
+                length = extra + cell_len(plain(text))
                 segments = max(1, -(-length // width))
                 rows.extend((start + offset, s) for s in range(segments))
             else:
@@ -234,12 +267,12 @@ class LogView(ScrollView, can_focus=True):
     def _decoration_width(self) -> int:
         return (self.prefix_width + 3 if self.show_prefix else 0) + (13 if self.timestamps else 0)
 
-    def _plain(self, entry: Entry) -> str:
-        return self.masker.mask(CONTROL.sub("", plain(entry.text)))
+    def _plain(self, text: str) -> str:
+        return self.masker.mask(CONTROL.sub("", plain(text)))
 
-    def _matches(self, entry: Entry, term: str) -> bool:
-        return term.lower() in self._plain(entry).lower() or (
-            self.show_prefix and term.lower() in entry.unit.lower()
+    def _matches(self, meta: Meta, text: str, term: str) -> bool:
+        return term.lower() in self._plain(text).lower() or (
+            self.show_prefix and term.lower() in meta.unit.lower()
         )
 
     # ---- follow and search ---------------------------------------------------
@@ -266,7 +299,7 @@ class LogView(ScrollView, can_focus=True):
 
     def find(self, forward: bool = True) -> bool:
         """Move to the next (or previous) line containing the search term."""
-        if not self.search or not self._lines:
+        if not self.search or not self._texts:
             return False
         term = self.search.lower()
         rows = self._display_indices()
@@ -282,7 +315,7 @@ class LogView(ScrollView, can_focus=True):
         for step in range(1, n + 1):
             i = (current + step) % n if forward else (current - step) % n
             absolute = rows[i]
-            if term in self._plain(self._lines[absolute - self._base]).lower():
+            if term in self._plain(self._texts[absolute - self._base]).lower():
                 self.match = absolute
                 self._cache.clear()
                 self.follow = False
@@ -294,7 +327,7 @@ class LogView(ScrollView, can_focus=True):
 
     def _display_indices(self) -> list[int]:
         if self._rows is None:
-            return list(range(self._base, self._base + len(self._lines)))
+            return list(range(self._base, self._base + len(self._texts)))
         seen: list[int] = []
         for a, seg in self._rows:
             if seg == 0:
@@ -316,12 +349,20 @@ class LogView(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cache.clear()
+        self._base_style = None
+
+    @property
+    def _style(self) -> Style:
+        # `rich_style` walks the DOM on every call; lines are rendered by the hundred.
+        if self._base_style is None:
+            self._base_style = self.rich_style
+        return self._base_style
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         row = scroll_y + y
         width = self.scrollable_content_region.width
-        rich_style = self.rich_style
+        rich_style = self._style
         if row >= self.row_count:
             return Strip.blank(width, rich_style)
         if self._rows is None:
@@ -330,15 +371,16 @@ class LogView(ScrollView, can_focus=True):
             absolute, segment = self._rows[row]
         strip = self._cache.get(absolute)
         if strip is None:
-            strip = self._render_entry(self._lines[absolute - self._base], absolute)
+            index = absolute - self._base
+            strip = self._render_entry(self._metas[index], self._texts[index], absolute)
             self._cache[absolute] = strip
         if self.wrap:
             start = segment * width
             return strip.crop_extend(start, start + width, rich_style)
         return strip.crop_extend(scroll_x, scroll_x + width, rich_style)
 
-    def _render_entry(self, entry: Entry, absolute: int) -> Strip:
-        record = entry
+    def _render_entry(self, meta: Meta, text: str, absolute: int) -> Strip:
+        record = meta
         line = Text(no_wrap=True, end="")
         if self.timestamps:
             stamp = time.strftime("%H:%M:%S", time.localtime(record.ts))
@@ -346,10 +388,10 @@ class LogView(ScrollView, can_focus=True):
         if self.show_prefix:
             line.append(
                 f"{record.unit:<{self.prefix_width}.{self.prefix_width}}",
-                style=Style(color=prefix_colour(entry.service), bold=True),
+                style=Style(color=prefix_colour(meta.service), bold=True),
             )
             line.append(" │ ", style="dim")
-        body_text = CONTROL.sub("", self.masker.mask(record.text).expandtabs())
+        body_text = CONTROL.sub("", self.masker.mask(text).expandtabs())
         body = Text.from_ansi(body_text, no_wrap=True, end="")
         if record.stream == "devenv":
             body.stylize("italic")
@@ -366,6 +408,6 @@ class LogView(ScrollView, can_focus=True):
             )
             line.highlight_regex(re.compile(re.escape(self.search), re.IGNORECASE), style)
             del offset
-        line.stylize_before(self.rich_style)
+        line.stylize_before(self._style)
         segments = list(line.render(self.app.console))
         return Strip(segments, line.cell_len)

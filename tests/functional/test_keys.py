@@ -218,7 +218,7 @@ async def test_w_wraps_and_t_shows_timestamps(app: DevenvApp, engine: FakeEngine
         await pilot.press("t")
         assert view.timestamps
         # T0 + 60 in local time, formatted as the first column.
-        first = "".join(seg.text for seg in view._render_entry(view._lines[0], 0))
+        first = "".join(seg.text for seg in view._render_entry(view._metas[0], view._texts[0], 0))
         assert first[2] == ":" and first[5] == ":" and first[8] == "."
         await pilot.press("t")
         assert not view.timestamps
