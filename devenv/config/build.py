@@ -3,7 +3,6 @@ dependency checks, port clashes, and the typed model objects."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -25,6 +24,10 @@ from devenv.config.model import (
     VolumeMount,
     frozen_map,
 )
+from devenv.config.port_clashes import check_port_clashes
+from devenv.config.resources import file_resource, used_resources
+from devenv.config.resources import networks as networks_of
+from devenv.config.resources import volumes as volumes_of
 from devenv.config.schema import RESTART_POLICIES
 from devenv.config.xdevenv import local_process
 from devenv.config.yamlload import YDict, where
@@ -50,7 +53,6 @@ MODELLED = {
     "labels",
     "x-devenv",
 }
-WILDCARD_HOSTS = {None, "", "0.0.0.0", "::"}
 
 
 def is_active(service: Mapping[str, Any], enabled: Sequence[str]) -> bool:
@@ -102,15 +104,15 @@ def build_stack(
     built: dict[str, Service] = {}
     for service_name, spec in active.items():
         built[service_name] = _service(service_name, spec, project_dir, variables)
-    _check_port_clashes(built, active)
-    used = _used_resources(built)
+    check_port_clashes(built, active)
+    used = used_resources(built)
     uses_default = "default" in used["networks"]
     extra = {k: v for k, v in model.items() if k not in ("services", "volumes", "networks", "name")}
     for key in ("secrets", "configs"):
         # As Compose: resources no active service uses are left out.
         if key in extra:
             kept = {
-                n: _file_resource(v, n, name, project_dir)
+                n: file_resource(v, n, name, project_dir)
                 for n, v in extra[key].items()
                 if n in used[key]
             }
@@ -125,8 +127,8 @@ def build_stack(
         project_dir=project_dir,
         files=files,
         services=frozen_map(built),
-        volumes=frozen_map(_volumes(volumes, name)),
-        networks=frozen_map(_networks(networks, name, uses_default)),
+        volumes=frozen_map(volumes_of(volumes, name)),
+        networks=frozen_map(networks_of(networks, name, uses_default)),
         extra=frozen_map(extra),
         variables=frozen_map(variables),
         env_file=env_file,
@@ -144,22 +146,6 @@ def _with_dependencies(names: list[str], services: Mapping[str, Any]) -> set[str
             seen.add(name)
             todo.extend(d for d in services[name].get("depends_on") or {} if d in services)
     return seen
-
-
-def _used_resources(services: Mapping[str, Service]) -> dict[str, set[str]]:
-    used: dict[str, set[str]] = {
-        "volumes": set(),
-        "networks": set(),
-        "secrets": set(),
-        "configs": set(),
-    }
-    for service in services.values():
-        used["volumes"].update(v.source for v in service.volumes if v.type == "volume" and v.source)
-        used["networks"].update(service.extra.get("networks") or {})
-        for key in ("secrets", "configs"):
-            for entry in service.extra.get(key) or []:
-                used[key].add(str(entry.get("source")) if isinstance(entry, dict) else str(entry))
-    return used
 
 
 def _check_dependencies(name: str, spec: Mapping[str, Any], services: Mapping[str, Any]) -> None:
@@ -333,89 +319,3 @@ def _volume(entry: Mapping[str, Any]) -> VolumeMount:
         read_only=bool(entry.get("read_only", False)),
         options=frozen_map(options if isinstance(options, dict) else {}),
     )
-
-
-def _published_ports(published: str) -> range:
-    start, _, end = published.partition("-")
-    return range(int(start), int(end or start) + 1)
-
-
-def _check_port_clashes(services: Mapping[str, Service], specs: Mapping[str, Any]) -> None:
-    taken: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
-    for name, service in services.items():
-        claims: list[tuple[int, str, str | None, Any, Any, str]] = []
-        for index, port in enumerate(service.ports):
-            if port.published:
-                for number in _published_ports(port.published):
-                    claims.append(
-                        (number, port.protocol, port.host_ip, specs[name].get("ports"), index, "")
-                    )
-        if service.local is not None:
-            raw_ports = service.local.raw.get("ports")
-            for index, number in enumerate(service.local.ports):
-                # Replica n listens on port + n - 1 (see devenv.runtime.process).
-                for offset in range(max(service.local.replicas, 1)):
-                    claims.append((number + offset, "tcp", None, raw_ports, index, "x-devenv."))
-        for number, protocol, host_ip, node, index, prefix in claims:
-            for owner, owner_ip in taken.get((protocol, number), []):
-                if host_ip in WILDCARD_HOSTS or owner_ip in WILDCARD_HOSTS or host_ip == owner_ip:
-                    on = f" on {host_ip}" if host_ip not in WILDCARD_HOSTS else ""
-                    raise error_at(
-                        node,
-                        index,
-                        f"host port {number}/{protocol}{on} is also published by service '{owner}'",
-                        service=name,
-                        dotted=f"{prefix}ports[{index}]",
-                        hint="give one of them another host port",
-                    )
-            taken.setdefault((protocol, number), []).append((name, host_ip))
-
-
-def _volumes(declared: Mapping[str, Any], project: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, spec in declared.items():
-        entry = dict(spec or {})
-        external = entry.get("external")
-        if "name" not in entry:
-            entry["name"] = key if external else f"{project}_{key}"
-        _labels_as_mapping(entry)
-        out[key] = entry
-    return out
-
-
-def _file_resource(spec: Any, key: str, project: str, project_dir: Path) -> Any:
-    """A top-level secret or config: Compose's name, and `file` made absolute."""
-    if not isinstance(spec, dict):
-        return spec
-    entry = dict(spec)
-    if "name" not in entry:
-        entry["name"] = key if entry.get("external") else f"{project}_{key}"
-    base = getattr(spec, "base_dir", None) or str(project_dir)
-    if isinstance(entry.get("file"), str):
-        entry["file"] = os.path.normpath(os.path.join(base, os.path.expanduser(entry["file"])))
-    _labels_as_mapping(entry)
-    return entry
-
-
-def _labels_as_mapping(entry: dict[str, Any]) -> None:
-    labels = entry.get("labels")
-    if isinstance(labels, list):
-        entry["labels"] = {
-            str(item).partition("=")[0]: str(item).partition("=")[2] for item in labels
-        }
-
-
-def _networks(declared: Mapping[str, Any], project: str, uses_default: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    items = dict(declared)
-    if uses_default and "default" not in items:
-        items = {"default": {}, **items}
-    for key, spec in items.items():
-        entry = dict(spec or {})
-        external = entry.get("external")
-        if "name" not in entry:
-            entry["name"] = key if external else f"{project}_{key}"
-        entry.setdefault("ipam", {})
-        _labels_as_mapping(entry)
-        out[key] = entry
-    return out

@@ -1,9 +1,10 @@
 """Short syntax to long syntax, as `docker compose config` writes it.
 
-`canonical_service` dispatches each key of one service to its handler (in
-`shapes`, `ports`, `volumes` and `compose_keys`), which takes the raw
-(interpolated) value and returns the canonical form: ports and volumes as lists of mappings, `depends_on` and
-`environment` as mappings, `command` as a list, relative paths made absolute.
+`canonical_service` dispatches each key of one service to its handler
+(in `shapes`, `ports`, `volumes` and `compose_keys`), which takes the
+raw (interpolated) value and returns the canonical form: ports and
+volumes as lists of mappings, `depends_on` and `environment` as
+mappings, `command` as a list, relative paths made absolute.
 Merging and the model work on these canonical forms only.
 """
 
