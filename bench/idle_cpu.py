@@ -1,0 +1,170 @@
+"""Idle CPU: what devenv itself burns over 30 s while 10 services sit idle, vs honcho.
+
+Ten idle HTTP servers (`python -m http.server PORT`) run under each supervisor
+at the same time, so both see the same machine load:
+
+- devenv: `python -m devenv start --no-tui`, every service with `ports` (so a
+  readiness probe runs until it is up) and `watch` on a directory (so the file
+  watcher is armed), i.e. the features that could cost something when idle;
+- honcho: `honcho start` on a Procfile with the same ten commands.
+
+Once everything answers and 2 s have passed, the CPU time (user + system, from
+psutil, children excluded) of the supervisor's own process is read at the start
+and end of the window. devenv's orphan guard (a separate small process) is
+reported on its own line and counted in devenv's total.
+
+Target: devenv < 0.5 % of one core.
+
+    python bench/idle_cpu.py [--seconds 30] [--services 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import (
+    DEVENV,
+    PYTHON,
+    Group,
+    env_for_devenv,
+    free_port,
+    load_average,
+    shutil_which,
+    table,
+    wait_for,
+    workdir,
+    write_results,
+)
+
+TARGET = 0.5  # percent of one core
+
+
+def answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def cpu_seconds(proc: Any) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def main() -> int:
+    import psutil
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--services", type=int, default=10)
+    args = parser.parse_args()
+    load_before = load_average()
+    honcho = shutil_which("honcho")
+    with workdir("idle") as base, Group() as group:
+        dev_root, honcho_root = base / "devenv", base / "honcho"
+        (dev_root / "app").mkdir(parents=True)
+        (dev_root / "app" / "main.py").write_text("# watched\n")
+        honcho_root.mkdir()
+        dev_ports = [free_port() for _ in range(args.services)]
+        honcho_ports = [free_port() for _ in range(args.services)]
+        lines = ["services:"]
+        for index, port in enumerate(dev_ports):
+            lines += [
+                f"  idle{index:02d}:",
+                "    x-devenv:",
+                f"      run: {PYTHON} -m http.server {port} --bind 127.0.0.1",
+                f"      ports: [{port}]",
+                "      watch: [app/]",
+            ]
+        (dev_root / "compose.yaml").write_text("\n".join(lines) + "\n")
+        (honcho_root / "Procfile").write_text(
+            "".join(
+                f"idle{i:02d}: {PYTHON} -m http.server {p} --bind 127.0.0.1\n"
+                for i, p in enumerate(honcho_ports)
+            )
+        )
+        dev_log = open(base / "devenv.out", "wb")  # noqa: SIM115
+        dev = group.popen(
+            [*DEVENV, "start", "--no-tui"],
+            cwd=dev_root,
+            stdout=dev_log,
+            stderr=dev_log,
+            env=env_for_devenv(),
+        )
+        hon = None
+        if honcho:
+            hon_log = open(base / "honcho.out", "wb")  # noqa: SIM115
+            hon = group.popen([honcho, "start"], cwd=honcho_root, stdout=hon_log, stderr=hon_log)
+        wait_for(lambda: all(answers(p) for p in dev_ports), 60, 0.1, "devenv's services")
+        if honcho:
+            wait_for(lambda: all(answers(p) for p in honcho_ports), 60, 0.1, "honcho's services")
+        wait_for(
+            lambda: (base / "devenv.out").read_bytes().count(b"-- ready") >= args.services,
+            30,
+            0.1,
+            "devenv to report every service ready",
+        )
+        time.sleep(2.0)
+        procs = {"devenv": psutil.Process(dev.pid)}
+        guards = [
+            c for c in procs["devenv"].children() if any("watchdog" in part for part in c.cmdline())
+        ]
+        if guards:
+            procs["devenv orphan guard"] = guards[0]
+        if hon is not None:
+            procs["honcho"] = psutil.Process(hon.pid)
+        before = {name: cpu_seconds(p) for name, p in procs.items()}
+        begin = time.monotonic()
+        time.sleep(args.seconds)
+        elapsed = time.monotonic() - begin
+        after = {name: cpu_seconds(p) for name, p in procs.items()}
+        memory = {name: p.memory_info().rss for name, p in procs.items()}
+        for proc in (dev, hon):
+            if proc is not None:
+                group.stop(proc)
+
+    percent = {name: (after[name] - before[name]) / elapsed * 100 for name in procs}
+    total = percent["devenv"] + percent.get("devenv orphan guard", 0.0)
+    rows = [
+        [name, (after[name] - before[name]) * 1000, percent[name], memory[name] / 1e6]
+        for name in procs
+    ]
+    rows.append(["devenv total", total * elapsed * 10, total, "-"])
+    print(table(["process", "CPU ms", "% of a core", "RSS MB"], rows))
+    print(
+        f"({args.services} idle services each, {elapsed:.1f} s window; "
+        f"load {load_before} -> {load_average()})"
+    )
+    verdict = [f"devenv idle < {TARGET} % of a core: " + ("ok" if total < TARGET else "MISSED")]
+    if "honcho" in percent:
+        ratio = total / percent["honcho"] if percent["honcho"] > 0 else float("inf")
+        verdict.append(f"devenv / honcho CPU: {ratio:.2f}")
+    for line in verdict:
+        print(line)
+    path = write_results(
+        "idle_cpu",
+        {
+            "load_before": load_before,
+            "seconds": elapsed,
+            "services": args.services,
+            "cpu_seconds": {n: after[n] - before[n] for n in procs},
+            "percent_of_core": percent,
+            "devenv_total_percent": total,
+            "rss_bytes": memory,
+            "verdict": verdict,
+        },
+    )
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
