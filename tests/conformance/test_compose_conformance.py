@@ -126,6 +126,8 @@ CASES = [
     ("include_env", [], {}),
     ("include_env", [], {"SHARED": "shell"}),
     ("kitchen", [], {}),
+    ("optional_dep", [], {}),  # required: false on a service whose profile is off
+    ("optional_dep", ["--profile", "p"], {}),
 ]
 
 
