@@ -161,7 +161,9 @@ def registry_image(docker_client: Any, tmp_path: Path) -> Iterator[tuple[Registr
         'FROM scratch\nCOPY tini /tini\nCOPY blob /blob\nCMD ["/tini", "--version"]\n'
     )
     source = f"devenv-test-pull-src:{uuid.uuid4().hex[:8]}"
-    image, _ = docker_client.images.build(path=str(context), tag=source, labels={TEST_LABEL: "1"})
+    image, _ = docker_client.images.build(
+        path=str(context), tag=source, labels={TEST_LABEL: "1"}, rm=True, forcerm=True
+    )
     saved = b"".join(image.save(named=True))
     docker_client.images.remove(source, force=True)
     with Registry(saved) as registry:
