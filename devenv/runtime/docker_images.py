@@ -146,6 +146,7 @@ def build_image(
             labels=dict(build.get("labels") or {}) or None,
             network_mode=build.get("network"),
             rm=True,
+            forcerm=True,  # no intermediate containers left behind by a failed step
             decode=True,
         )
         for event in stream:

@@ -442,3 +442,27 @@ async def test_a_restarted_container_does_not_replay_its_old_output(
         await asyncio.sleep(0)  # lines handed over with call_soon_threadsafe land here
     assert unit.reused
     assert recorder.lines("stdout") == ["run", "run"]
+
+
+async def test_a_failing_build_is_an_image_error_with_its_output(
+    docker_client: Any, project: str, tmp_path: Path
+) -> None:
+    context = tmp_path / "broken"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "FROM debian:bookworm-slim\nRUN echo about-to-fail; exit 3\n"
+    )
+    broken = service("broken", tmp_path, build=frozen_map({"context": str(context)}))
+    stack = make_stack(project, tmp_path, broken)
+    recorder = Recorder()
+    ctx = make_context(stack, tmp_path, recorder)
+    await prepare_project(ctx)
+    with pytest.raises(ImageError) as caught:
+        await ContainerUnit(broken, 1, ctx).start()
+    message = str(caught.value)
+    assert f"cannot build image '{project}-broken'" in message and "code: 3" in message
+    assert "about-to-fail" in recorder.lines("stdout")
+    leftovers = docker_client.containers.list(
+        all=True, filters={"ancestor": "debian:bookworm-slim"}
+    )
+    assert not [c for c in leftovers if "about-to-fail" in " ".join(c.attrs["Config"]["Cmd"] or [])]
