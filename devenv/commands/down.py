@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from devenv.errors import DevenvError
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from devenv.runtime.docker_connect import connect
 
     stack = load(args)
+    refuse_while_running(stack.project_dir / ".devenv")
     if args.volumes and not args.yes:
         volumes = project_volumes(connect(), stack)
         if volumes and not confirm(volumes):
@@ -53,6 +55,18 @@ def run(args: argparse.Namespace) -> int:
             f"{len(result.networks)} network(s), {len(result.volumes)} volume(s){kept}"
         )
     return 0
+
+
+def refuse_while_running(state_dir: Path) -> None:
+    """A running devenv would see its containers vanish and restart them."""
+    from devenv.engine.statefile import running_pid
+
+    pid = running_pid(state_dir)
+    if pid is not None:
+        raise DevenvError(
+            f"devenv is running for this project (pid {pid})",
+            hint="quit it first (q in the UI, Ctrl-C, or `devenv stop`), then `devenv down`",
+        )
 
 
 def confirm(volumes: list[str]) -> bool:

@@ -19,6 +19,7 @@ import pytest
 from container_helpers import TEST_LABEL, cleanup, free_port, project_name
 
 from devenv.config import LoadOptions, load_stack
+from devenv.engine.statefile import PID_FILE
 from devenv.runtime.base import UnitContext
 from devenv.runtime.container import ContainerUnit, prepare_project
 
@@ -318,3 +319,18 @@ async def test_docker_compose_and_devenv_share_the_volume(
     await start_infra(demo, monkeypatch)  # and back: devenv recreates it, the data stays
     wait_for_sql(docker_client, container)
     assert demo_psql(docker_client, container, "select v from t") == (0, "x")
+
+
+def test_down_refuses_while_devenv_runs_for_the_project(demo: Path) -> None:
+    state = demo / ".devenv"
+    state.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (state / PID_FILE).write_text(f"{holder.pid}\n")
+        result = devenv(demo, "down")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1
+    assert f"devenv is running for this project (pid {holder.pid})" in result.stderr
+    assert "devenv stop" in result.stderr
