@@ -24,6 +24,9 @@ DEFAULT_HOST = "unix:///var/run/docker.sock"
 # Each container holds two long-lived connections (its log stream and its wait);
 # a pool smaller than that makes urllib3 warn on stderr, under the TUI.
 POOL_SIZE = 64
+# Reaching the engine must fail fast (a remote host that does not answer would
+# otherwise hold the UI for the whole request timeout); later calls get longer.
+CONNECT_TIMEOUT = 5
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ def connect(environ: Mapping[str, str] | None = None, *, timeout: float = 60) ->
         client = _clients.get(endpoint.host)
         if client is not None:
             return client
-        client = _make_client(endpoint, environ, timeout)
+        client = _make_client(endpoint, environ)
+        client.api.timeout = timeout
         _clients[endpoint.host] = client
         return client
 
@@ -103,7 +107,7 @@ def forget_clients() -> None:
         _clients.clear()
 
 
-def _make_client(endpoint: Endpoint, environ: Mapping[str, str] | None, timeout: float) -> Any:
+def _make_client(endpoint: Endpoint, environ: Mapping[str, str] | None) -> Any:
     import docker
     import docker.errors
 
@@ -111,7 +115,7 @@ def _make_client(endpoint: Endpoint, environ: Mapping[str, str] | None, timeout:
     try:
         if endpoint.source == "DOCKER_HOST":
             client = docker.DockerClient.from_env(
-                environment=env, timeout=int(timeout), max_pool_size=POOL_SIZE
+                environment=env, timeout=CONNECT_TIMEOUT, max_pool_size=POOL_SIZE
             )
         elif endpoint.context is not None:
             from docker.context import ContextAPI
@@ -122,11 +126,11 @@ def _make_client(endpoint: Endpoint, environ: Mapping[str, str] | None, timeout:
             except docker.errors.DockerException:
                 tls = None
             client = docker.DockerClient(
-                base_url=endpoint.host, tls=tls, timeout=int(timeout), max_pool_size=POOL_SIZE
+                base_url=endpoint.host, tls=tls, timeout=CONNECT_TIMEOUT, max_pool_size=POOL_SIZE
             )
         else:
             client = docker.DockerClient(
-                base_url=endpoint.host, timeout=int(timeout), max_pool_size=POOL_SIZE
+                base_url=endpoint.host, timeout=CONNECT_TIMEOUT, max_pool_size=POOL_SIZE
             )
         client.ping()
     except Exception as error:  # any failure to reach the engine is reported the same way
