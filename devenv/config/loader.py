@@ -114,8 +114,8 @@ def _load(options: LoadOptions) -> Stack:
         name = check_project_name(options.project_name, "-p")
     elif variables.get("COMPOSE_PROJECT_NAME"):
         name = check_project_name(variables["COMPOSE_PROJECT_NAME"], "COMPOSE_PROJECT_NAME")
-    elif isinstance(model.get("name"), str) and model["name"]:
-        name = check_project_name(model["name"], f"`name:` in {files[0].name}")
+    elif isinstance(model.get("name"), str) and normalize_project_name(model["name"]):
+        name = normalize_project_name(model["name"])  # Compose normalises `name:`
     else:
         name = normalize_project_name(project_dir.name)
         if not name:

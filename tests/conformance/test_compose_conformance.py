@@ -9,7 +9,9 @@ must be rejected by devenv as well."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -151,6 +153,43 @@ def test_selected_services_agree(fixture: str, services: list[str], tmp_path: Pa
     CASES,
     ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)],
 )
+def _bad_input_cases() -> list[tuple[str, dict[str, str], dict[str, str], list[str]]]:
+    """The bad-input cases of the unit tests (tests/unit/config)."""
+    path = Path(__file__).parents[1] / "unit" / "config" / "test_config_bad_input.py"
+    spec = importlib.util.spec_from_file_location("bad_input_cases", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return list(module.CASES)
+
+
+# Bad input devenv rejects on purpose though `docker compose config` accepts it.
+DEVENV_ONLY = {"same-host-port"}
+BAD = _bad_input_cases()
+
+
+@pytest.mark.parametrize(("case", "files", "env"), [c[:3] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_input_is_rejected_by_compose_too(
+    case: str, files: dict[str, str], env: dict[str, str], tmp_path: Path
+) -> None:
+    """Every bad-input case devenv refuses, Compose refuses as well (unless
+    devenv is stricter on purpose) — so our errors are not false alarms."""
+    assert ORACLE is not None
+    project = tmp_path / "proj"
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    result = run_oracle(ORACLE, project, [], clean_env(tmp_path, env))
+    if case in DEVENV_ONLY:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0, f"docker compose accepted {case}"
+
+
 def test_edge_case_agrees(
     fixture: str, args: list[str], env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -261,9 +261,12 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
     ),
     (
         "bad-project-name",
-        {"compose.yaml": "name: Bad Name\nservices:\n  api:\n    image: x\n"},
+        {
+            "compose.yaml": "services:\n  api:\n    image: x\n",
+            ".env": "COMPOSE_PROJECT_NAME=Bad Name\n",
+        },
         {},
-        ["invalid project name", "hint:"],
+        ["invalid project name 'Bad Name'", "COMPOSE_PROJECT_NAME", "hint: try 'badname'"],
     ),
     (
         "no-compose-file",

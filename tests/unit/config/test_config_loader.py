@@ -202,6 +202,7 @@ def test_top_level_name(tmp_path: Path) -> None:
     write(tmp_path, {"compose.yaml": "name: ${N:-named}\nservices:\n  a: {image: x}\n"})
     assert load(tmp_path).name == "named"
     assert load(tmp_path, {"N": "other"}).name == "other"
+    assert load(tmp_path, {"N": "_My Project.2"}).name == "myproject2"  # normalised, as Compose
 
 
 def test_environment_overrides_dotenv_and_variables_are_merged(tmp_path: Path) -> None:
