@@ -78,6 +78,9 @@ class EngineOptions:
     write_state: bool = True  # devenv.pid and status.json
     watchdog: bool = True  # orphan guard process for when devenv is killed
     stats_interval: float = 2.0
+    # Builds the unit for (service, replica); None: process or container by kind.
+    # Lets tests and embedders supply their own Unit implementations.
+    unit_factory: Callable[[Service, int, UnitContext], Unit] | None = None
 
 
 @dataclass
@@ -225,9 +228,9 @@ class Engine:
         ports: tuple[int, ...] = unit.host_ports if unit else ()
         if not ports and service.local:
             ports = tuple(p + rec.replica - 1 for p in service.local.ports)
-        command = unit.command_text if unit else (service.local.run if service.local else "")
-        if not command and service.image:
-            command = service.image
+        command = (unit.command_text if unit else "") or (
+            service.local.run if service.local else (service.image or "")
+        )
         return UnitInfo(
             name=rec.name,
             service=service.name,
@@ -481,7 +484,10 @@ class Engine:
         assert self._ctx is not None
         if rec.unit is not None:
             return rec.unit
-        if rec.service.is_process:
+        factory = self.options.unit_factory
+        if factory is not None:
+            rec.unit = factory(rec.service, rec.replica, self._ctx)
+        elif rec.service.is_process:
             from devenv.runtime.process import ProcessUnit
 
             rec.unit = ProcessUnit(rec.service, rec.replica, self._ctx)
@@ -610,7 +616,7 @@ class Engine:
                 return False
             try:
                 unit = self._make_unit(rec)
-                if unit.kind == "container":
+                if unit.kind == "container" and self.options.unit_factory is None:
                     await self._prepare_containers()
                 await unit.start()
             except asyncio.CancelledError:

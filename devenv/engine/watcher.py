@@ -105,7 +105,7 @@ def route(specs: Iterable[WatchSpec], paths: Iterable[str]) -> dict[str, set[str
 
 def watch_roots(paths: Iterable[Path]) -> list[Path]:
     """The existing paths, without those already inside another one."""
-    existing = sorted({p for p in paths if p.exists()}, key=lambda p: len(p.parts))
+    existing = sorted({p for p in paths if p.exists()}, key=lambda p: (len(p.parts), str(p)))
     roots: list[Path] = []
     for path in existing:
         if not any(path == r or r in path.parents for r in roots):
