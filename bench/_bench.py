@@ -51,7 +51,9 @@ def load_average() -> str:
 
 def env_for_devenv() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    # DEVENV_BENCH_SRC: another checkout's root, to compare a change side by side
+    source = os.environ.get("DEVENV_BENCH_SRC", str(REPO))
+    env["PYTHONPATH"] = source + os.pathsep + env.get("PYTHONPATH", "")
     env["NO_COLOR"] = "1"
     env.pop("DEVENV_INSTANCE", None)
     return env

@@ -96,6 +96,7 @@ services:
 """
 
 VERSION_RE = re.compile(r"^VERSION = \d+$", re.MULTILINE)
+BODY_RE = re.compile(rb"^\d+ \d+$")
 
 
 def get(port: int, timeout: float = 0.5) -> str | None:
@@ -112,7 +113,10 @@ def get(port: int, timeout: float = 0.5) -> str | None:
     except OSError:
         return None
     head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    return body.decode() if head.startswith(b"HTTP/1.0 200") else None
+    # a reply cut short (the instance was stopped while answering) counts as none
+    if not head.startswith(b"HTTP/1.0 200") or not BODY_RE.match(body):
+        return None
+    return body.decode()
 
 
 @dataclass
