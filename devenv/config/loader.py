@@ -82,6 +82,38 @@ def load_stack(options: LoadOptions | None = None) -> Stack:
         ) from None
 
 
+def _project_name(
+    options: LoadOptions, variables: Mapping[str, str], files: tuple[Path, ...], project_dir: Path
+) -> str:
+    """-p, else COMPOSE_PROJECT_NAME, else the last `name:` in the files, else the
+    directory's name; the latter two normalised, the former two checked."""
+    from devenv.config.interpolate import TemplateError, substitute
+    from devenv.config.yamlload import load_yaml_file, where
+
+    if options.project_name:
+        return check_project_name(options.project_name, "-p")
+    if variables.get("COMPOSE_PROJECT_NAME"):
+        return check_project_name(variables["COMPOSE_PROJECT_NAME"], "COMPOSE_PROJECT_NAME")
+    declared = None
+    for file in files:
+        document = load_yaml_file(file)
+        if isinstance(document, dict) and isinstance(document.get("name"), str):
+            try:
+                declared = substitute(document["name"], variables) or declared
+            except TemplateError as error:
+                path, line = where(document, "name")
+                raise ConfigError(str(error), file=path, line=line, key="name") from None
+    if declared and normalize_project_name(declared):
+        return normalize_project_name(declared)  # Compose normalises `name:`
+    name = normalize_project_name(project_dir.name)
+    if not name:
+        raise ConfigError(
+            f"cannot make a project name from the directory name {project_dir.name!r}",
+            hint="set `name:` in the Compose file or pass -p NAME",
+        )
+    return name
+
+
 def _load(options: LoadOptions) -> Stack:
     from devenv.config.build import build_stack
     from devenv.config.compose_files import read_project
@@ -108,21 +140,10 @@ def _load(options: LoadOptions) -> Stack:
             raise ConfigError("Compose file not found", file=file, hint="check -f / COMPOSE_FILE")
     project_dir = files[0].parent
 
+    # The name comes first: Compose offers it to the files as ${COMPOSE_PROJECT_NAME}.
+    name = _project_name(options, variables, files, project_dir)
+    variables.setdefault("COMPOSE_PROJECT_NAME", name)
     model, warnings = read_project(files, project_dir, variables)
-
-    if options.project_name:
-        name = check_project_name(options.project_name, "-p")
-    elif variables.get("COMPOSE_PROJECT_NAME"):
-        name = check_project_name(variables["COMPOSE_PROJECT_NAME"], "COMPOSE_PROJECT_NAME")
-    elif isinstance(model.get("name"), str) and normalize_project_name(model["name"]):
-        name = normalize_project_name(model["name"])  # Compose normalises `name:`
-    else:
-        name = normalize_project_name(project_dir.name)
-        if not name:
-            raise ConfigError(
-                f"cannot make a project name from the directory name {project_dir.name!r}",
-                hint="set `name:` in the Compose file or pass -p NAME",
-            )
 
     profiles = options.profiles or tuple(
         p.strip() for p in variables.get("COMPOSE_PROFILES", "").split(",") if p.strip()

@@ -130,6 +130,12 @@ CASES = [
     ("kitchen", [], {}),
     ("optional_dep", [], {}),  # required: false on a service whose profile is off
     ("optional_dep", ["--profile", "p"], {}),
+    ("project_name", [], {}),
+    ("project_name", [], {"SUFFIX": "_Two"}),
+    ("project_name", ["-p", "flag"], {}),
+    ("project_name", [], {"COMPOSE_PROJECT_NAME": "fromenv"}),
+    ("project_name", [], {"COMPOSE_PROJECT_NAME": "Bad Name"}),  # both reject
+    ("interpolation", ["-p", "Bad"], {}),  # both reject
 ]
 
 
@@ -148,11 +154,6 @@ def test_selected_services_agree(fixture: str, services: list[str], tmp_path: Pa
     assert_agree(FIXTURES / fixture, [], clean_env(tmp_path), services)
 
 
-@pytest.mark.parametrize(
-    ("fixture", "args", "env"),
-    CASES,
-    ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)],
-)
 def _bad_input_cases() -> list[tuple[str, dict[str, str], dict[str, str], list[str]]]:
     """The bad-input cases of the unit tests (tests/unit/config)."""
     path = Path(__file__).parents[1] / "unit" / "config" / "test_config_bad_input.py"
@@ -190,6 +191,11 @@ def test_bad_input_is_rejected_by_compose_too(
         assert result.returncode != 0, f"docker compose accepted {case}"
 
 
+@pytest.mark.parametrize(
+    ("fixture", "args", "env"),
+    CASES,
+    ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)],
+)
 def test_edge_case_agrees(
     fixture: str, args: list[str], env: dict[str, str], tmp_path: Path
 ) -> None:
