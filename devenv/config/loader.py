@@ -142,8 +142,8 @@ def _load(options: LoadOptions) -> Stack:
 
     # The name comes first: Compose offers it to the files as ${COMPOSE_PROJECT_NAME}.
     name = _project_name(options, variables, files, project_dir)
-    variables.setdefault("COMPOSE_PROJECT_NAME", name)
-    model, warnings = read_project(files, project_dir, variables)
+    lookup = {"COMPOSE_PROJECT_NAME": name, **variables}
+    model, warnings = read_project(files, project_dir, lookup)
 
     profiles = options.profiles or tuple(
         p.strip() for p in variables.get("COMPOSE_PROFILES", "").split(",") if p.strip()
