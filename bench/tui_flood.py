@@ -215,7 +215,9 @@ def idle_cpu(cwd: Path, seconds: float, settle: float) -> dict[str, float]:
     uptimes have passed their first minute (they tick each second until then)."""
     term = Terminal(cwd)
     me = psutil.Process(term.proc.pid)
-    term.wait_for(b"10/10", 0, 30)
+    if not term.wait_for(b"10/10", 0, 30):
+        term.quit()
+        raise SystemExit("devenv did not show 10/10 ready in 30 s")
     time.sleep(settle)
     start = me.cpu_times()
     time.sleep(seconds)

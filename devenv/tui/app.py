@@ -9,6 +9,7 @@ handed to the log view in one `LogsArrived` batch per frame.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 import webbrowser
@@ -58,6 +59,9 @@ class Options:
     theme: str | None = None
     stats: bool = True  # ask the engine for CPU/memory samples
     cursor_blink: bool = True
+    # Process-wide GC tuning, for the CLI only: under a log flood, full collections
+    # over Textual's object graph stalled frames for 100+ ms.
+    tune_gc: bool = False
 
 
 @dataclass
@@ -189,6 +193,11 @@ class DevenvApp(App[int]):
         except Exception as error:  # shown, not fatal: the user may fix and restart
             self.start_error = str(error)
             self.notify(str(error), title="start failed", severity="error", timeout=30)
+        if self.options.tune_gc:
+            # Everything alive now (widgets, styles, the stack) lives as long as the
+            # app: keep it out of collections, and collect the young less often.
+            gc.freeze()
+            gc.set_threshold(10_000, 50, 1_000)
         # The unit list may only be known once started (replicas, selection).
         self._masker = SecretMasker(self.engine.secrets())
         self.log_view.configure(masker=self._masker if not self.reveal else SecretMasker())
@@ -660,7 +669,7 @@ def make_app(
 def run_tui(engine: EngineAPI, services: Sequence[str]) -> int:
     """Run the UI on a fresh loop; the engine lives on the same loop and is always
     shut down before this returns, even if the app fails."""
-    app = make_app(engine, services)
+    app = make_app(engine, services, tune_gc=True)
 
     async def main() -> int:
         try:
