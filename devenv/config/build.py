@@ -105,6 +105,7 @@ def build_stack(
     for service_name, spec in active.items():
         built[service_name] = _service(service_name, spec, project_dir, variables)
     check_port_clashes(built, active)
+    warnings = [*warnings, *_process_warnings(built, active)]
     used = used_resources(built)
     uses_default = "default" in used["networks"]
     extra = {k: v for k, v in model.items() if k not in ("services", "volumes", "networks", "name")}
@@ -135,6 +136,30 @@ def build_stack(
         active_profiles=profiles,
         warnings=tuple(warnings),
     )
+
+
+def _process_warnings(services: Mapping[str, Service], specs: Mapping[str, Any]) -> list[str]:
+    """Container-only keys on a service devenv runs as a local process: kept for
+    `docker compose`, but devenv does not use them, which may surprise."""
+    out: list[str] = []
+    for name, service in services.items():
+        local = service.local
+        if local is None:
+            continue
+        spec = specs[name]
+        if "healthcheck" in spec and local.ready is None:
+            file, line = where(spec, "healthcheck")
+            out.append(
+                f"{file}:{line}: service '{name}': healthcheck applies to the container only; "
+                "devenv runs this service as a local process (use x-devenv.ready)"
+            )
+        if spec.get("ports") and not local.ports:
+            file, line = where(spec, "ports")
+            out.append(
+                f"{file}:{line}: service '{name}': ports apply to the container only; "
+                "list the ports the local process listens on in x-devenv.ports"
+            )
+    return out
 
 
 def _with_dependencies(names: list[str], services: Mapping[str, Any]) -> set[str]:

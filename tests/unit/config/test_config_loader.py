@@ -333,3 +333,16 @@ def test_origin_is_the_line_of_the_service_name(tmp_path: Path) -> None:
     write(tmp_path, {"compose.yaml": "services:\n  a:\n    image: x\n\n  b:\n    image: y\n"})
     stack = load(tmp_path)
     assert str(stack.service("b").origin) == f"{tmp_path / 'compose.yaml'}:5"
+
+
+def test_container_only_keys_on_a_process_are_warned_about(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n  api:\n    image: x\n    ports: ['3000:3000']\n"
+            "    healthcheck: {test: [CMD, 'true']}\n    x-devenv: {run: serve}\n"
+        },
+    )
+    warnings = load(tmp_path).warnings
+    assert any("compose.yaml:4: service 'api': ports apply" in w for w in warnings)
+    assert any("compose.yaml:5: service 'api': healthcheck applies" in w for w in warnings)
