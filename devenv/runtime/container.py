@@ -60,6 +60,7 @@ class ContainerUnit(Unit):
         self.health_exec_interval = health_exec_interval
         self.container_id: str | None = None
         self.reused = False  # the last start() kept the existing container
+        self.grace: float | None = None  # overrides stop_grace_period when set (tests)
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
@@ -113,7 +114,18 @@ class ContainerUnit(Unit):
             self._progress_from_thread,
             lambda line: self._log_from_thread("stdout", line),
         )
-        info, since, tail = await asyncio.to_thread(self._create_and_start, image)
+        launch = asyncio.ensure_future(asyncio.to_thread(self._create_and_start, image))
+        try:
+            info, since, tail = await asyncio.shield(launch)
+        except asyncio.CancelledError:
+            # The thread carries on and may start the container; the engine, which
+            # cancelled us, will not know to stop it. Do it here.
+            with contextlib.suppress(Exception):
+                await launch
+            if self.container_id is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._stop, False)
+            raise
         self._after_start(info, since, tail)
 
     async def wait_exit(self) -> int:
@@ -293,7 +305,8 @@ class ContainerUnit(Unit):
             if force:
                 api.kill(self.container_id)
             else:
-                api.stop(self.container_id, timeout=math.ceil(self.spec.stop_grace))
+                grace = self.spec.stop_grace if self.grace is None else self.grace
+                api.stop(self.container_id, timeout=math.ceil(grace))
         except docker.errors.NotFound:
             return
         except docker.errors.APIError as error:

@@ -466,3 +466,33 @@ async def test_a_failing_build_is_an_image_error_with_its_output(
         all=True, filters={"ancestor": "debian:bookworm-slim"}
     )
     assert not [c for c in leftovers if "about-to-fail" in " ".join(c.attrs["Config"]["Cmd"] or [])]
+
+
+async def test_a_start_cancelled_midway_leaves_no_running_container(
+    docker_client: Any, project: str, tmp_path: Path
+) -> None:
+    sleeper = service(
+        "sleeper",
+        tmp_path,
+        image="debian:bookworm-slim",
+        command=("sleep", "60"),
+        stop_grace_period=0.0,
+    )
+    stack = make_stack(project, tmp_path, sleeper)
+    starting: list[asyncio.Task[None]] = []
+
+    def on_log(unit: str, stream: str, line: str) -> None:
+        # Created, about to be started in the worker thread: the engine gives up now.
+        if line.startswith("created container") and starting:
+            starting[0].cancel()
+
+    ctx = make_context(stack, tmp_path, Recorder())
+    ctx.on_log = on_log
+    await prepare_project(ctx)
+    unit = ContainerUnit(sleeper, 1, ctx)
+    starting.append(asyncio.ensure_future(unit.start()))
+    with pytest.raises(asyncio.CancelledError):
+        await starting[0]
+    container = docker_client.containers.get(f"{project}-sleeper-1")
+    assert container.status != "running"
+    assert not unit.running
