@@ -16,6 +16,9 @@ import json
 import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -206,3 +209,28 @@ async def test_missing_image_is_pulled_with_progress(
         assert {e.unit for e in events} == {"pulled"}
     finally:
         cleanup(docker_client, project)
+
+
+def test_doctor_tells_pullable_from_unpullable_images(
+    registry_image: tuple[Registry, str], tmp_path: Path
+) -> None:
+    _, image = registry_image
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_port = closed.getsockname()[1]
+    unreachable = f"127.0.0.1:{dead_port}/devenv-test/nowhere:1"
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "compose.yaml").write_text(
+        f"services:\n  good:\n    image: {image}\n  bad:\n    image: {unreachable}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "devenv", "doctor"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout
+    assert f"ok    image {image} (good) will be pulled" in result.stdout
+    assert f"FAIL  image {unreachable} (bad) is missing and cannot be pulled:" in result.stdout
