@@ -186,3 +186,19 @@ def test_line_splitter_keeps_streams_apart_and_flushes_partials() -> None:
 def test_docker_since_keeps_nanoseconds() -> None:
     assert docker_since("1970-01-01T00:00:10.000000042Z") == "10.000000042"
     assert docker_since("1970-01-01T00:01:00Z") == "60.000000000"
+
+
+def test_the_container_runtime_imports_docker_only_when_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, devenv.runtime.container, devenv.commands.down, devenv.commands.init, "
+        "devenv.commands.doctor\n"
+        "devenv.runtime.container.docker_host()\n"
+        "print('docker' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False"
