@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import heapq
 import threading
 import time
 import webbrowser
@@ -29,6 +30,7 @@ from devenv.engine.api import EngineAPI, UnitInfo
 from devenv.events import (
     Event,
     LogLine,
+    LogRecord,
     Progress,
     StateChanged,
     Stats,
@@ -388,8 +390,15 @@ class DevenvApp(App[int]):
         self._pending.clear()
         self._pending_lines = 0
         self._flush_scheduled = False
-        records = self.engine.logs(source.unit)
         service_of = {u.name: u.service for u in self.units}
+        records: Iterable[LogRecord]
+        if source.unit is not None or not self.units:
+            records = self.engine.logs(source.unit)
+        else:
+            # Merged here from per-unit buffers rather than `logs(None)`, so only the
+            # wanted units are read at all (and a replica group costs no filtering).
+            wanted = [u.name for u in self.units if source.wants(u.name, u.service)]
+            records = heapq.merge(*(self.engine.logs(n) for n in wanted), key=_ts)
         entries = [
             Entry.of(r, service_of.get(r.unit, r.unit))
             for r in records
@@ -654,6 +663,10 @@ class DevenvApp(App[int]):
         )
         for title, help_text, callback in commands:
             yield SystemCommand(title, help_text, callback)
+
+
+def _ts(record: LogRecord) -> float:
+    return record.ts
 
 
 def make_app(

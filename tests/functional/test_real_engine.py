@@ -163,3 +163,33 @@ async def test_tui_drives_the_real_engine(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: app.engine_stopped, timeout=20)
     assert all(not pid_alive(p) for p in pids)
     assert {u.state for u in engine.units()} <= {UnitState.STOPPED, UnitState.EXITED}
+
+
+async def test_all_logs_interleave_real_units_with_their_names(tmp_path: Path) -> None:
+    port = free_port()
+    write_project(tmp_path, port)
+    stack = load_stack(LoadOptions(cwd=tmp_path, environ=dict(os.environ)))
+    engine = Engine(
+        stack,
+        EngineOptions(
+            state_dir=tmp_path / ".devenv",
+            watch=False,
+            watchdog=False,
+            log_files=False,
+            write_state=False,
+            stop_grace=2.0,
+        ),
+    )
+    app = make_app(engine, [], spinner=False, cursor_blink=False, stats=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: "2/2 ready" in str(app.query_one("#header").render()))
+        await wait_for(pilot, lambda: any("tick" in t for t in app.log_view.displayed_texts()))
+        await pilot.press("j", "a")  # api alone, then everything again (reloaded from the engine)
+        assert app.source.is_all
+        view = app.log_view
+        units = {view._metas[i].unit for i in range(view.line_count)}
+        assert units == {"db", "api"}
+        db_lines = [view._texts[i] for i in range(view.line_count) if view._metas[i].unit == "db"]
+        assert any("db listening" in t for t in db_lines)
+        assert not any("tick" in t for t in db_lines)
+        await engine.shutdown()
