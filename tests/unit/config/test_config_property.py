@@ -84,6 +84,17 @@ SERVICE_KEYS = st.sampled_from(
         "develop",
         "working_dir",
         "stop_grace_period",
+        "secrets",
+        "configs",
+        "devices",
+        "extra_hosts",
+        "sysctls",
+        "dns",
+        "tmpfs",
+        "mem_limit",
+        "read_only",
+        "privileged",
+        "expose",
     ]
 )
 XDEVENV = st.dictionaries(
