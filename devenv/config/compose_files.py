@@ -235,17 +235,23 @@ class Reader:
         return out
 
     def _extended(
-        self, name: str, services: Mapping[str, Any], base_dir: Path, chain: tuple[str, ...]
+        self,
+        name: str,
+        services: Mapping[str, Any],
+        base_dir: Path,
+        chain: tuple[tuple[str, str], ...],
     ) -> Any:
         service = services[name]
         spec = service.get("extends") if isinstance(service, dict) else None
         if spec is None:
             return service
-        if f"{getattr(service, 'file', '')}:{name}" in chain:
+        here = (str(getattr(service, "file", "") or ""), name)
+        if here in chain:
+            shown = [n if f == here[0] else f"{n} ({f})" for f, n in (*chain, here)]
             raise error_at(
                 service,
                 "extends",
-                "extends cycle: " + " -> ".join((*chain, name)),
+                "extends cycle: " + " -> ".join(shown),
                 service=name,
                 dotted="extends",
             )
@@ -270,7 +276,7 @@ class Reader:
                     hint=did_you_mean(key, EXTENDS_KEYS),
                 )
         base_name = spec["service"]
-        link = (*chain, f"{getattr(service, 'file', '')}:{name}")
+        link = (*chain, here)
         if "file" in spec:
             file_dir = Path(service.file).parent if getattr(service, "file", None) else base_dir
             other = _abs(Path(str(spec["file"])), file_dir)

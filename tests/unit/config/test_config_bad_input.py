@@ -139,6 +139,12 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
         ["compose.yaml", "service 'api'", "unknown service 'bse'", "did you mean base?"],
     ),
     (
+        "extends-cycle",
+        {"compose.yaml": "services:\n  a:\n    extends: b\n  b:\n    extends: a\n    image: x\n"},
+        {},
+        ["compose.yaml:3", "service 'a'", "extends cycle: a -> b -> a"],
+    ),
+    (
         "missing-include-file",
         {"compose.yaml": "include: [nope/compose.yaml]\nservices: {}\n"},
         {},
