@@ -154,7 +154,7 @@ class _Run:
         self.unit = unit
         self.instance = instance
         loop = asyncio.get_running_loop()
-        self.exit = loop.create_future()
+        self.exit: asyncio.Future[None] = loop.create_future()
         self.closed = loop.create_future()
         self.open_pipes = 2
         self.splitters = {1: LineSplitter(), 2: LineSplitter()}
@@ -175,9 +175,14 @@ class _Run:
             self.closed.set_result(None)
 
     def exited(self) -> None:
+        # The code is read later, from the transport: this may run before
+        # subprocess_exec has even returned the transport to us.
         if not self.exit.done():
-            code = self.transport.get_returncode() if self.transport else None
-            self.exit.set_result(code if code is not None else -1)
+            self.exit.set_result(None)
+
+    def returncode(self) -> int:
+        code = self.transport.get_returncode() if self.transport else None
+        return -1 if code is None else code
 
 
 class ProcessUnit(Unit):
@@ -298,7 +303,8 @@ class ProcessUnit(Unit):
         run = self._run
         if run is None:
             return 0
-        code: int = await asyncio.shield(run.exit)
+        await asyncio.shield(run.exit)
+        code = run.returncode()
         # Whatever the leader left behind goes with it.
         await self._ensure_cleanup(run, time.monotonic() + min(self.grace, 1.0), False)
         return code

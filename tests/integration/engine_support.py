@@ -136,12 +136,15 @@ async def wait_until(
 
 
 async def wait_state(engine: Engine, unit: str, *states: UnitState, timeout: float = 10.0) -> None:
-    await wait_until(
-        lambda: engine.state_of(unit) in states,
-        timeout,
-        f"{unit} to be {'/'.join(states)} (is {engine.state_of(unit)}: "
-        f"{engine._recs[unit].detail})",
-    )
+    deadline = time.monotonic() + timeout
+    while engine.state_of(unit) not in states:
+        if time.monotonic() > deadline:
+            rec = engine._recs[unit]
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {unit} to be {'/'.join(states)}; "
+                f"it is {rec.state} ({rec.detail})"
+            )
+        await asyncio.sleep(0.02)
 
 
 def free_port() -> int:

@@ -151,13 +151,15 @@ async def test_probes_http_tcp_cmd_log(project: Path) -> None:
         ),
         service(
             "flag",
-            f"{PY} -c \"import time,pathlib; time.sleep(0.2); pathlib.Path('flag').touch(); time.sleep(60)\"",
+            f"{PY} -c \"import time,pathlib; time.sleep(0.2); pathlib.Path('flag').touch(); "
+            'time.sleep(60)"',
             project,
             ready=ReadyProbe("cmd", "test -f flag", interval=0.05),
         ),
         service(
             "logger",
-            f"{PY} -c \"import time; time.sleep(0.2); print('Server is READY now', flush=True); time.sleep(60)\"",
+            f"{PY} -c \"import time; time.sleep(0.2); print('Server is READY now', flush=True); "
+            'time.sleep(60)"',
             project,
             ready=ReadyProbe("log", r"is READY", interval=0.05),
         ),
@@ -297,7 +299,8 @@ async def test_replicas_get_offset_ports_and_replica_env(project: Path) -> None:
         """
         import os, socket, time
         s = socket.socket(); s.bind(("127.0.0.1", int(os.environ["PORT"]))); s.listen()
-        print("replica", os.environ["DEVENV_REPLICA"], "port", os.environ["DEVENV_PORT"], flush=True)
+        env = os.environ
+        print("replica", env["DEVENV_REPLICA"], "port", env["DEVENV_PORT"], flush=True)
         time.sleep(60)
         """,
     )
@@ -559,3 +562,29 @@ async def test_manual_restart_and_status_file(project: Path) -> None:
     finally:
         await engine.shutdown()
     assert not (project / ".devenv" / "devenv.pid").exists()
+
+
+async def test_docker_unavailable_fails_only_container_units(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devenv.config.model import Origin, Service
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{project}/no-docker.sock")
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    db = Service(name="db", origin=Origin(project / "compose.yaml"), image="redis:7-alpine")
+    stack = make_stack(
+        project,
+        db,
+        service("api", f"{PY} sleeper.py", project, depends={"db": "service_healthy"}),
+        service("other", f"{PY} sleeper.py", project),
+    )
+    engine = Engine(stack, fast_options(project))
+    try:
+        await asyncio.wait_for(engine.start(), 30)
+        assert engine.state_of("db") == S.FAILED
+        assert engine._recs["db"].detail
+        assert engine.state_of("api") == S.WAITING
+        assert engine._recs["api"].detail.startswith("db failed:")
+        await wait_state(engine, "other", S.READY)
+    finally:
+        await engine.shutdown()

@@ -18,7 +18,7 @@ from engine_support import (
 
 from devenv.config.model import ReadyProbe
 from devenv.engine.supervisor import Engine
-from devenv.events import LogLine, Reloaded, StateChanged, UnitState
+from devenv.events import Reloaded, UnitState
 
 S = UnitState
 
