@@ -281,6 +281,24 @@ class Engine:
         names = list(units) or list(self._recs)
         self._setup()
         await asyncio.gather(*(self._restart(self._recs[n]) for n in names))
+        await self._restart_dependents({self._recs[n].service.name for n in names})
+
+    async def _restart_dependents(self, services: set[str]) -> None:
+        """Compose's `depends_on: {x: {restart: true}}`: when x was restarted on
+        purpose (command or reload), restart the services that asked for it."""
+        todo = [
+            rec
+            for rec in self._recs.values()
+            if rec.service.name not in services
+            and rec.ever_started
+            and not rec.stop_requested
+            and any(
+                name in services and dep.restart for name, dep in rec.service.depends_on.items()
+            )
+        ]
+        if todo:
+            await asyncio.gather(*(self._restart(r) for r in todo))
+            await self._restart_dependents({r.service.name for r in todo} | services)
 
     async def shutdown(self, force: bool = False) -> None:
         if self._closed:
@@ -307,6 +325,8 @@ class Engine:
         if self._started and self.options.write_state:
             self._write_status()
             remove_pid(self.state_dir)
+        self._started = False  # a later start() sets everything up again
+        self._watched = frozenset()
 
     async def _kill_now(self, rec: _Rec) -> None:
         unit = rec.unit
@@ -884,6 +904,7 @@ class Engine:
                 more = f" (+{len(changed) - 5} more)" if len(changed) > 5 else ""
                 self._devenv_line(rec, f"reloading: {', '.join(changed[:5])}{more} changed")
                 await self._relaunch(rec)
+                await self._restart_dependents({rec.service.name})
                 pending = rec.reload_pending
         finally:
             rec.reloading = False

@@ -588,3 +588,21 @@ async def test_docker_unavailable_fails_only_container_units(
         await wait_state(engine, "other", S.READY)
     finally:
         await engine.shutdown()
+
+
+async def test_stats_sampling_reports_cpu_and_memory(project: Path) -> None:
+    from devenv.events import Stats
+
+    stack = make_stack(project, service("api", f"{PY} sleeper.py", project))
+    engine = Engine(stack, fast_options(project, stats_interval=0.05))
+    rec = Recorder(engine)
+    try:
+        await engine.start()
+        engine.request_stats(True)
+        await wait_until(lambda: any(isinstance(e, Stats) for e in rec.events), 5, "stats")
+        stats = next(e for e in rec.events if isinstance(e, Stats))
+        assert stats.unit == "api" and stats.memory_bytes > 1_000_000
+        assert (engine.units()[0].memory_bytes or 0) > 1_000_000
+        engine.request_stats(False)
+    finally:
+        await engine.shutdown()

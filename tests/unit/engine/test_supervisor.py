@@ -175,3 +175,33 @@ async def test_unit_info_and_logs_api(tmp_path: Path) -> None:
     info = engine.units()[0]
     assert info.kind == "process" and info.state == S.READY and info.command == "true"
     await engine.shutdown()
+
+
+async def test_restart_true_dependents_follow_their_dependency(tmp_path: Path) -> None:
+    api = svc("api", tmp_path, db=Condition.STARTED)
+    web = svc("web", tmp_path, db=Condition.STARTED)
+    from dataclasses import replace
+
+    api = replace(
+        api, depends_on=frozen_map({"db": Dependency("db", Condition.STARTED, restart=True)})
+    )
+    engine, units = engine_for(tmp_path, svc("db", tmp_path), api, web)
+    await engine.start()
+    await until(lambda: all(u.state == S.READY for u in engine.units()))
+    await engine.restart(["db"])
+    assert units["db"].starts == 2
+    assert units["api"].starts == 2  # asked for it
+    assert units["web"].starts == 1  # did not
+    await engine.shutdown()
+
+
+async def test_start_again_after_shutdown(tmp_path: Path) -> None:
+    engine, units = engine_for(tmp_path, svc("api", tmp_path))
+    await engine.start()
+    await engine.shutdown()
+    assert engine.state_of("api") == S.STOPPED
+    await engine.start()
+    await until(lambda: engine.state_of("api") == S.READY)
+    assert units["api"].starts == 2
+    await engine.shutdown()
+    assert not (tmp_path / ".devenv" / "devenv.pid").exists()
