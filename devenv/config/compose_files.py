@@ -190,6 +190,18 @@ class Reader:
             variables.update(self.variables)  # the including project's variables win
             sub = Reader(variables, self.warnings, self._unset, (*self._stack, path))
             sub_model = sub.read_all(files, project_dir)
+            for key in ("services", *RESOURCES):
+                earlier = imported.get(key) or {}
+                for name, value in (sub_model.get(key) or {}).items():
+                    if name in earlier and earlier[name] != value:
+                        raise error_at(
+                            entries,
+                            index,
+                            f"{key}.{name} is defined by two included files differently",
+                            service=name if key == "services" else None,
+                            dotted=f"{dotted}.path",
+                            hint="include it from one place only",
+                        )
             imported = merge(imported, sub_model) if imported else sub_model
         # The including file's own services may not redefine imported ones.
         for key in ("services", *RESOURCES):

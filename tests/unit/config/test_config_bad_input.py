@@ -145,6 +145,16 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
         ["compose.yaml:3", "service 'a'", "extends cycle: a -> b -> a"],
     ),
     (
+        "include-conflict",
+        {
+            "compose.yaml": "include:\n  - one.yaml\n  - two.yaml\nservices: {}\n",
+            "one.yaml": "services:\n  a:\n    image: one\n",
+            "two.yaml": "services:\n  a:\n    image: two\n",
+        },
+        {},
+        ["compose.yaml:3", "include[1].path", "services.a", "hint:"],
+    ),
+    (
         "missing-include-file",
         {"compose.yaml": "include: [nope/compose.yaml]\nservices: {}\n"},
         {},
