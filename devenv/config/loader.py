@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv.config.discovery import (
+    DEFAULT_FILES,
     absolute,
     check_project_name,
     compose_file_env,
@@ -133,8 +134,17 @@ def _load(options: LoadOptions) -> Stack:
     dotenv = read_dotenv(env_path, environ) if env_path.is_file() else {}
     variables = {**dotenv, **environ}
 
+    notes: list[str] = []
     if not files:
-        files = compose_file_env(variables, cwd) or find_default_files(cwd)
+        files = compose_file_env(variables, cwd)
+    if not files:
+        files = find_default_files(cwd)
+        others = [n for n in DEFAULT_FILES if (files[0].parent / n).is_file()]
+        if len(others) > 1:
+            notes.append(
+                f"found several Compose files in {files[0].parent} ({', '.join(others)}); "
+                f"using {files[0].name}"
+            )
     for file in files:
         if not file.is_file():
             raise ConfigError("Compose file not found", file=file, hint="check -f / COMPOSE_FILE")
@@ -144,6 +154,7 @@ def _load(options: LoadOptions) -> Stack:
     name = _project_name(options, variables, files, project_dir)
     lookup = {"COMPOSE_PROJECT_NAME": name, **variables}
     model, warnings = read_project(files, project_dir, lookup)
+    warnings = notes + warnings
 
     profiles = options.profiles or tuple(
         p.strip() for p in variables.get("COMPOSE_PROFILES", "").split(",") if p.strip()

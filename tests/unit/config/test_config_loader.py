@@ -145,7 +145,9 @@ def test_compose_yaml_wins_over_docker_compose_yml(tmp_path: Path) -> None:
             "docker-compose.yml": "services:\n  a: {image: old}\n",
         },
     )
-    assert load(tmp_path).service("a").image == "new"
+    stack = load(tmp_path)
+    assert stack.service("a").image == "new"
+    assert any("using compose.yaml" in w for w in stack.warnings)
 
 
 def test_compose_file_variable_and_separator(tmp_path: Path) -> None:
