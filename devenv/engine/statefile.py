@@ -35,6 +35,9 @@ def read_status(state_dir: Path) -> dict[str, Any] | None:
 
 def write_pid(state_dir: Path) -> None:
     write_atomic(state_dir / PID_FILE, f"{os.getpid()}\n")
+    ignore = state_dir / ".gitignore"
+    if not ignore.exists():  # runtime state, never to be committed
+        ignore.write_text("*\n")
 
 
 def remove_pid(state_dir: Path) -> None:

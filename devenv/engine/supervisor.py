@@ -598,11 +598,17 @@ class Engine:
                 reason
                 for name, dep in deps
                 if (reason := self._unmet(name, dep.condition)) is not None
+                and not (not dep.required and self._failed_for_good(name))
             ]
             if not blockers:
                 return
             self._set(rec, S.WAITING, "; ".join(blockers))
             await self._next_change()
+
+    def _failed_for_good(self, service: str) -> bool:
+        """Could not be launched: an optional (`required: false`) dependency in this
+        state is skipped, as Compose does."""
+        return any(r.state == S.FAILED for r in self._by_service[service])
 
     def _unmet(self, service: str, condition: Condition) -> str | None:
         """None when the condition holds; otherwise what is being waited for."""

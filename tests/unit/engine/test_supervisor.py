@@ -205,3 +205,23 @@ async def test_start_again_after_shutdown(tmp_path: Path) -> None:
     assert units["api"].starts == 2
     await engine.shutdown()
     assert not (tmp_path / ".devenv" / "devenv.pid").exists()
+
+
+async def test_optional_dependency_that_failed_is_skipped(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    api = replace(
+        svc("api", tmp_path),
+        depends_on=frozen_map({"cache": Dependency("cache", Condition.HEALTHY, required=False)}),
+    )
+    engine, _ = engine_for(tmp_path, svc("cache", tmp_path), api)
+    MemoryUnit.fail_with = PortInUseError("port 6379 is already in use")
+    try:
+        await engine.start(["cache"])
+    finally:
+        MemoryUnit.fail_with = None
+    assert engine.state_of("cache") == S.FAILED
+    await engine.start(["api"])
+    await until(lambda: engine.state_of("api") == S.READY)
+    assert (tmp_path / ".devenv" / ".gitignore").read_text() == "*\n"
+    await engine.shutdown()
