@@ -167,11 +167,17 @@ def measure(cwd: Path, ready_marker: bytes, seconds: float, settle: float) -> di
     wall_start = time.monotonic()
     misses = 0
     next_sample = 0.0
+    timeline: list[float] = []  # RSS every 2 s: flat once the ring buffers are full
+    next_mark = 0.0
     while time.monotonic() - wall_start < seconds:
         now = time.monotonic()
         if now >= next_sample:
-            peak = max(peak, me.memory_info().rss)
+            rss = me.memory_info().rss
+            peak = max(peak, rss)
             next_sample = now + 0.25
+            if now >= next_mark:
+                timeline.append(round(rss / 2**20, 1))
+                next_mark = now + 2
         # `t` turns timestamps on: the logs title gains the word once the screen
         # shows it. A second `t` turns them off again, unmeasured.
         mark = term.position()
@@ -207,6 +213,7 @@ def measure(cwd: Path, ready_marker: bytes, seconds: float, settle: float) -> di
         "cpu_percent_of_core": round(cpu, 1),
         "peak_rss_mb": round(peak / 2**20, 1),
         "end_rss_mb": round(rss_end / 2**20, 1),
+        "rss_timeline_mb": timeline,  # type: ignore[dict-item]
     }
 
 

@@ -188,6 +188,16 @@ class DevenvApp(App[int]):
         self.theme_changed_signal.subscribe(self, lambda _theme: self._refresh_units())
         self._start_engine()
 
+    def on_app_blur(self) -> None:
+        # Nobody is looking (the terminal lost focus): sampling CPU and memory of
+        # every unit is most of what an idle devenv costs, so pause it.
+        if self.options.stats:
+            self.engine.request_stats(False)
+
+    def on_app_focus(self) -> None:
+        if self.options.stats:
+            self.engine.request_stats(True)
+
     @work(exit_on_error=False, group="engine")
     async def _start_engine(self) -> None:
         try:

@@ -549,3 +549,17 @@ async def test_light_theme_and_no_color(
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, engine)
         assert app.no_color
+
+
+async def test_stats_pause_while_the_terminal_is_not_focused(
+    app: DevenvApp, engine: FakeEngine
+) -> None:
+    from textual import events
+
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, engine)
+        assert engine.stats_enabled
+        app.post_message(events.AppBlur())
+        await wait_for(pilot, lambda: not engine.stats_enabled)
+        app.post_message(events.AppFocus())
+        await wait_for(pilot, lambda: engine.stats_enabled)
