@@ -11,7 +11,8 @@ at the same time, so both see the same machine load:
 Once everything answers and 2 s have passed, the CPU time (user + system, from
 psutil, children excluded) of the supervisor's own process is read at the start
 and end of the window. devenv's orphan guard (a separate small process) is
-reported on its own line and counted in devenv's total.
+reported on its own line and counted in devenv's total. A second devenv without
+`watch` runs alongside, to tell the file watcher's share.
 
 Target: devenv < 0.5 % of one core.
 
@@ -69,75 +70,83 @@ def main() -> int:
     load_before = load_average()
     honcho = shutil_which("honcho")
     with workdir("idle") as base, Group() as group:
-        dev_root, honcho_root = base / "devenv", base / "honcho"
-        (dev_root / "app").mkdir(parents=True)
-        (dev_root / "app" / "main.py").write_text("# watched\n")
-        honcho_root.mkdir()
-        dev_ports = [free_port() for _ in range(args.services)]
-        honcho_ports = [free_port() for _ in range(args.services)]
-        lines = ["services:"]
-        for index, port in enumerate(dev_ports):
-            lines += [
-                f"  idle{index:02d}:",
-                "    x-devenv:",
-                f"      run: {PYTHON} -m http.server {port} --bind 127.0.0.1",
-                f"      ports: [{port}]",
-                "      watch: [app/]",
-            ]
-        (dev_root / "compose.yaml").write_text("\n".join(lines) + "\n")
-        (honcho_root / "Procfile").write_text(
-            "".join(
-                f"idle{i:02d}: {PYTHON} -m http.server {p} --bind 127.0.0.1\n"
-                for i, p in enumerate(honcho_ports)
+        ports: dict[str, list[int]] = {}
+        outputs: dict[str, Path] = {}
+        launched: dict[str, Any] = {}
+        for variant, watch in (("devenv", True), ("devenv, no watch", False)):
+            root = base / variant.replace(", ", "-").replace(" ", "-")
+            (root / "app").mkdir(parents=True)
+            (root / "app" / "main.py").write_text("# watched\n")
+            ports[variant] = [free_port() for _ in range(args.services)]
+            lines = ["services:"]
+            for index, port in enumerate(ports[variant]):
+                lines += [
+                    f"  idle{index:02d}:",
+                    "    x-devenv:",
+                    f"      run: {PYTHON} -m http.server {port} --bind 127.0.0.1",
+                    f"      ports: [{port}]",
+                ]
+                if watch:
+                    lines.append("      watch: [app/]")
+            (root / "compose.yaml").write_text("\n".join(lines) + "\n")
+            outputs[variant] = root / "devenv.out"
+            out = open(outputs[variant], "wb")  # noqa: SIM115
+            launched[variant] = group.popen(
+                [*DEVENV, "start", "--no-tui"],
+                cwd=root,
+                stdout=out,
+                stderr=out,
+                env=env_for_devenv(),
             )
-        )
-        dev_log = open(base / "devenv.out", "wb")  # noqa: SIM115
-        dev = group.popen(
-            [*DEVENV, "start", "--no-tui"],
-            cwd=dev_root,
-            stdout=dev_log,
-            stderr=dev_log,
-            env=env_for_devenv(),
-        )
-        hon = None
         if honcho:
-            hon_log = open(base / "honcho.out", "wb")  # noqa: SIM115
-            hon = group.popen([honcho, "start"], cwd=honcho_root, stdout=hon_log, stderr=hon_log)
-        wait_for(lambda: all(answers(p) for p in dev_ports), 60, 0.1, "devenv's services")
-        if honcho:
-            wait_for(lambda: all(answers(p) for p in honcho_ports), 60, 0.1, "honcho's services")
-        wait_for(
-            lambda: (base / "devenv.out").read_bytes().count(b"-- ready") >= args.services,
-            30,
-            0.1,
-            "devenv to report every service ready",
-        )
+            honcho_root = base / "honcho"
+            honcho_root.mkdir()
+            ports["honcho"] = [free_port() for _ in range(args.services)]
+            (honcho_root / "Procfile").write_text(
+                "".join(
+                    f"idle{i:02d}: {PYTHON} -m http.server {p} --bind 127.0.0.1\n"
+                    for i, p in enumerate(ports["honcho"])
+                )
+            )
+            out = open(base / "honcho.out", "wb")  # noqa: SIM115
+            launched["honcho"] = group.popen(
+                [honcho, "start"], cwd=honcho_root, stdout=out, stderr=out
+            )
+        for name, wanted in ports.items():
+            wait_for(lambda w=wanted: all(answers(p) for p in w), 60, 0.1, f"{name}'s services")
+        for name, path in outputs.items():
+            wait_for(
+                lambda p=path: p.read_bytes().count(b"-- ready") >= args.services,
+                30,
+                0.1,
+                f"{name} to report every service ready",
+            )
         time.sleep(2.0)
-        procs = {"devenv": psutil.Process(dev.pid)}
-        guards = [
-            c for c in procs["devenv"].children() if any("watchdog" in part for part in c.cmdline())
-        ]
-        if guards:
-            procs["devenv orphan guard"] = guards[0]
-        if hon is not None:
-            procs["honcho"] = psutil.Process(hon.pid)
+        procs: dict[str, Any] = {}
+        for name, proc in launched.items():
+            procs[name] = psutil.Process(proc.pid)
+            if name.startswith("devenv"):
+                guards = [
+                    c for c in procs[name].children() if any("watchdog" in a for a in c.cmdline())
+                ]
+                if guards:
+                    procs[f"{name}: orphan guard"] = guards[0]
         before = {name: cpu_seconds(p) for name, p in procs.items()}
         begin = time.monotonic()
         time.sleep(args.seconds)
         elapsed = time.monotonic() - begin
         after = {name: cpu_seconds(p) for name, p in procs.items()}
         memory = {name: p.memory_info().rss for name, p in procs.items()}
-        for proc in (dev, hon):
-            if proc is not None:
-                group.stop(proc)
+        for proc in launched.values():
+            group.stop(proc)
 
     percent = {name: (after[name] - before[name]) / elapsed * 100 for name in procs}
-    total = percent["devenv"] + percent.get("devenv orphan guard", 0.0)
+    total = percent["devenv"] + percent.get("devenv: orphan guard", 0.0)
     rows = [
         [name, (after[name] - before[name]) * 1000, percent[name], memory[name] / 1e6]
         for name in procs
     ]
-    rows.append(["devenv total", total * elapsed * 10, total, "-"])
+    rows.append(["devenv total (with guard)", total * elapsed * 10, total, "-"])
     print(table(["process", "CPU ms", "% of a core", "RSS MB"], rows))
     print(
         f"({args.services} idle services each, {elapsed:.1f} s window; "
