@@ -21,7 +21,10 @@ def check_port_clashes(services: Mapping[str, Service], specs: Mapping[str, Any]
     taken: dict[tuple[str, int], list[tuple[str, str | None]]] = {}
     for name, service in services.items():
         claims: list[tuple[int, str, str | None, Any, Any, str]] = []
-        for index, port in enumerate(service.ports):
+        # A process service's Compose `ports` are what plain `docker compose` would
+        # publish for its container; devenv publishes only `x-devenv.ports` for it.
+        compose_ports = service.ports if service.local is None else ()
+        for index, port in enumerate(compose_ports):
             if port.published:
                 for number in _published_ports(port.published):
                     claims.append(
@@ -37,10 +40,11 @@ def check_port_clashes(services: Mapping[str, Service], specs: Mapping[str, Any]
             for owner, owner_ip in taken.get((protocol, number), []):
                 if host_ip in WILDCARD_HOSTS or owner_ip in WILDCARD_HOSTS or host_ip == owner_ip:
                     on = f" on {host_ip}" if host_ip not in WILDCARD_HOSTS else ""
+                    by = "twice by this service" if owner == name else f"by service '{owner}'"
                     raise error_at(
                         node,
                         index,
-                        f"host port {number}/{protocol}{on} is also published by service '{owner}'",
+                        f"host port {number}/{protocol}{on} is also published {by}",
                         service=name,
                         dotted=f"{prefix}ports[{index}]",
                         hint="give one of them another host port",

@@ -348,3 +348,22 @@ def test_container_only_keys_on_a_process_are_warned_about(tmp_path: Path) -> No
     warnings = load(tmp_path).warnings
     assert any("compose.yaml:4: service 'api': ports apply" in w for w in warnings)
     assert any("compose.yaml:5: service 'api': healthcheck applies" in w for w in warnings)
+
+
+def test_process_service_may_keep_its_container_ports_for_plain_compose(tmp_path: Path) -> None:
+    # Under `docker compose up` the service runs in a container publishing 8000;
+    # under devenv it is a local process listening on the same port. No clash.
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n  api:\n    image: app\n    ports: ['8000:8000']\n"
+            "    x-devenv: {run: x, ports: [8000]}\n"
+        },
+    )
+    assert load(tmp_path).service("api").local.ports == (8000,)  # type: ignore[union-attr]
+
+
+def test_a_port_published_twice_by_one_service_says_so(tmp_path: Path) -> None:
+    write(tmp_path, {"compose.yaml": "services:\n  a: {image: x, ports: ['81:80', '81:90']}\n"})
+    with pytest.raises(ConfigError, match="published twice by this service"):
+        load(tmp_path)
