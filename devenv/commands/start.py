@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -12,7 +13,11 @@ DESCRIPTION = """\
 Start the named services and everything they depend on (all services when none
 is named). On a terminal this opens the UI; with --no-tui, or when output is
 not a terminal, logs are printed as `service | line`. Ctrl-C stops everything,
-dependents first; a second Ctrl-C kills at once."""
+dependents first; a second Ctrl-C kills at once.
+
+Tuning (environment): DEVENV_WATCH_QUIET_MS (30: a burst of file changes ends
+after this much quiet), DEVENV_WATCH_STEP_MS (10), DEVENV_LOG_LINES (10000 per
+unit in memory), DEVENV_LOG_FILE_MB (10 per file in .devenv/logs/)."""
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -20,6 +25,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "start",
         help="start the stack (or SERVICE... and their dependencies)",
         description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("services", nargs="*", metavar="SERVICE", help="services to start")
     parser.add_argument(
@@ -31,11 +37,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from devenv.commands.common import load
     from devenv.engine.statefile import running_pid
-    from devenv.engine.supervisor import Engine
+    from devenv.engine.supervisor import Engine, EngineOptions
 
     services: list[str] = list(getattr(args, "services", None) or [])
     stack = load(args).select(services)  # SelectionError lists the valid names
-    engine = Engine(stack)
+    engine = Engine(stack, EngineOptions.from_environ(os.environ))
     other = running_pid(engine.state_dir)
     if other is not None:
         raise DevenvError(

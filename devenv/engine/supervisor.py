@@ -27,7 +27,7 @@ import re
 import secrets as _secrets
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -81,6 +81,29 @@ class EngineOptions:
     # Builds the unit for (service, replica); None: process or container by kind.
     # Lets tests and embedders supply their own Unit implementations.
     unit_factory: Callable[[Service, int, UnitContext], Unit] | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> EngineOptions:
+        """Defaults, tuned by DEVENV_WATCH_QUIET_MS, DEVENV_WATCH_STEP_MS,
+        DEVENV_LOG_LINES and DEVENV_LOG_FILE_MB (ignored when not numbers)."""
+        options = cls()
+
+        def number(name: str) -> float | None:
+            try:
+                value = float(environ[name])
+            except (KeyError, ValueError):
+                return None
+            return value if value >= 0 else None
+
+        if (quiet := number("DEVENV_WATCH_QUIET_MS")) is not None:
+            options.watch_quiet = quiet / 1000
+        if (step := number("DEVENV_WATCH_STEP_MS")) is not None and step >= 1:
+            options.watch_step_ms = int(step)
+        if (lines := number("DEVENV_LOG_LINES")) is not None and lines >= 1:
+            options.log_ring_size = int(lines)
+        if (megabytes := number("DEVENV_LOG_FILE_MB")) is not None and megabytes > 0:
+            options.log_file_cap = int(megabytes * 1024 * 1024)
+        return options
 
 
 @dataclass

@@ -225,3 +225,17 @@ async def test_optional_dependency_that_failed_is_skipped(tmp_path: Path) -> Non
     await until(lambda: engine.state_of("api") == S.READY)
     assert (tmp_path / ".devenv" / ".gitignore").read_text() == "*\n"
     await engine.shutdown()
+
+
+def test_options_from_environment() -> None:
+    options = EngineOptions.from_environ(
+        {
+            "DEVENV_WATCH_QUIET_MS": "50",
+            "DEVENV_WATCH_STEP_MS": "20",
+            "DEVENV_LOG_LINES": "500",
+            "DEVENV_LOG_FILE_MB": "1",
+        }
+    )
+    assert options.watch_quiet == 0.05 and options.watch_step_ms == 20
+    assert options.log_ring_size == 500 and options.log_file_cap == 1024 * 1024
+    assert EngineOptions.from_environ({"DEVENV_WATCH_QUIET_MS": "x"}).watch_quiet == 0.03
