@@ -237,7 +237,7 @@ class ProcessUnit(Unit):
         if ready is not None:
             return ProbeTiming(ready.interval, ready.timeout, ready.start_period, ready.retries)
         if self.ports:
-            return ProbeTiming(interval=0.05, timeout=1.0, health=False)
+            return ProbeTiming(interval=0.02, timeout=1.0, health=False)
         return None
 
     # --- lifecycle ------------------------------------------------------------
