@@ -49,10 +49,12 @@ def load_average() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def env_for_devenv() -> dict[str, str]:
+def env_for_devenv(source: str | None = None) -> dict[str, str]:
+    """The environment to run `python -m devenv` from `source` (a checkout's root;
+    default DEVENV_BENCH_SRC, else this repository): how a change is compared
+    with the current code side by side (`--alt-src`)."""
     env = dict(os.environ)
-    # DEVENV_BENCH_SRC: another checkout's root, to compare a change side by side
-    source = os.environ.get("DEVENV_BENCH_SRC", str(REPO))
+    source = source or os.environ.get("DEVENV_BENCH_SRC", str(REPO))
     env["PYTHONPATH"] = source + os.pathsep + env.get("PYTHONPATH", "")
     env["NO_COLOR"] = "1"
     env.pop("DEVENV_INSTANCE", None)

@@ -23,6 +23,7 @@ the one served.
 Targets: devenv p50 <= the best peer's p50; exactly one restart per burst.
 
     python bench/reload_latency.py [--runs 20] [--bursts 5] [--only devenv,watchfiles,nodemon]
+                                   [--alt-src OTHER_CHECKOUT]
 """
 
 from __future__ import annotations
@@ -233,8 +234,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--bursts", type=int, default=5)
     parser.add_argument("--only", default="devenv,watchfiles,nodemon")
+    parser.add_argument(
+        "--alt-src", help="also run devenv from this checkout's root, as devenv-alt (A/B)"
+    )
     args = parser.parse_args()
     wanted = args.only.split(",")
+    if args.alt_src:
+        wanted.insert(wanted.index("devenv") + 1 if "devenv" in wanted else 0, "devenv-alt")
     load_before = load_average()
     with workdir("reload") as base, Group() as group:
         tools: list[Tool] = []
@@ -247,6 +253,9 @@ def main() -> int:
             if name == "devenv":
                 tool.argv = [*DEVENV, "start", "--no-tui"]
                 tool.env = env_for_devenv()
+            elif name == "devenv-alt":
+                tool.argv = [*DEVENV, "start", "--no-tui"]
+                tool.env = env_for_devenv(args.alt_src)
             elif name == "watchfiles":
                 binary = shutil_which("watchfiles")
                 if binary is None:
@@ -288,7 +297,8 @@ def main() -> int:
             group.stop(procs[tool.name])
 
     best_peer = min(
-        (percentile(t.latencies, 0.5) for t in tools if t.name != "devenv"), default=None
+        (percentile(t.latencies, 0.5) for t in tools if not t.name.startswith("devenv")),
+        default=None,
     )
     rows: list[list[Any]] = [
         [

@@ -21,7 +21,7 @@ Measured side by side, interleaved, in the same run:
 
 Target: devenv's overhead (all-ready minus critical path) < 100 ms.
 
-    python bench/start_overhead.py [--repeat 3]
+    python bench/start_overhead.py [--repeat 3] [--alt-src OTHER_CHECKOUT]
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ READY_RE = re.compile(rb"^(s\d\d)\s+\| -- ready", re.MULTILINE)
 STARTING_RE = re.compile(rb"^(s\d\d)\s+\| -- starting", re.MULTILINE)
 
 
-def devenv_run(group: Group, root: Path) -> dict[str, Any]:
+def devenv_run(group: Group, root: Path, source: str | None = None) -> dict[str, Any]:
     read_fd, write_fd = os.pipe()
     launched = time.perf_counter()
     proc = group.popen(
@@ -156,7 +156,7 @@ def devenv_run(group: Group, root: Path) -> dict[str, Any]:
         cwd=root,
         stdout=write_fd,
         stderr=write_fd,
-        env=env_for_devenv(),
+        env=env_for_devenv(source),
     )
     os.close(write_fd)
     first_start: list[float] = []
@@ -196,10 +196,15 @@ def devenv_run(group: Group, root: Path) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--alt-src", help="also run devenv from this checkout's root, as devenv-alt (A/B)"
+    )
     args = parser.parse_args()
     load_before = load_average()
     path_sum, path = critical_path()
     runs: dict[str, list[dict[str, Any]]] = {"ideal": [], "devenv": [], "devenv, fast probe": []}
+    if args.alt_src:
+        runs["devenv-alt"] = []
     with workdir("start") as base, Group() as group:
         default_root = base / "default"
         fast_root = base / "fast"
@@ -211,6 +216,8 @@ def main() -> int:
             runs["ideal"].append({"from_first_start_s": total, "ready_at": ready_at})
             runs["devenv"].append(devenv_run(group, default_root))
             runs["devenv, fast probe"].append(devenv_run(group, fast_root))
+            if args.alt_src:
+                runs["devenv-alt"].append(devenv_run(group, default_root, args.alt_src))
 
     rows = []
     for name, results in runs.items():
