@@ -229,7 +229,22 @@ class ProcessUnit(Unit):
 
     @property
     def environment(self) -> dict[str, str]:
-        return dict(self._env)
+        """What devenv adds to its own environment for this service (what a user
+        configured, plus devenv's variables); the inherited rest is left out."""
+        if self._env:
+            return {k: v for k, v in self._env.items() if os.environ.get(k) != v}
+        try:
+            return build_env(
+                self.service,
+                dict(self.ctx.stack.variables),
+                unit=self.name,
+                replica=self.replica,
+                ports=self.ports,
+                instance="",
+                base={},
+            )
+        except DevenvError:
+            return {}
 
     @property
     def probe_timing(self) -> ProbeTiming | None:

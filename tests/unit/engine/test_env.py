@@ -86,3 +86,16 @@ def test_replace_keeps_model_usable(tmp_path: Path) -> None:
     svc = make(tmp_path)
     assert svc.local is not None
     assert replace(svc.local, replicas=3).replicas == 3
+
+
+def test_unit_environment_shows_what_devenv_sets(tmp_path: Path) -> None:
+    from devenv.config.model import Stack
+    from devenv.runtime.base import UnitContext
+    from devenv.runtime.process import ProcessUnit
+
+    svc = make(tmp_path, environment=frozen_map({"X": "1"}))
+    stack = Stack(name="t", project_dir=tmp_path, files=(), services=frozen_map({"api": svc}))
+    ctx = UnitContext(stack, lambda *a: None, lambda p: None, tmp_path / ".devenv")
+    env = ProcessUnit(svc, 1, ctx).environment
+    assert env["X"] == "1" and env["A"] == "service" and env["DEVENV_UNIT"] == "api"
+    assert "PATH" not in env
