@@ -104,8 +104,11 @@ def route(specs: Iterable[WatchSpec], paths: Iterable[str]) -> dict[str, set[str
 
 
 def watch_roots(paths: Iterable[Path]) -> list[Path]:
-    """The existing paths, without those already inside another one."""
-    existing = sorted({p for p in paths if p.exists()}, key=lambda p: (len(p.parts), str(p)))
+    """The directories to watch: existing paths, a file's directory rather than the
+    file (editors that save by renaming would end a watch on the file itself),
+    without those already inside another one."""
+    dirs = {p if p.is_dir() else p.parent for p in paths if p.exists()}
+    existing = sorted(dirs, key=lambda p: (len(p.parts), str(p)))
     roots: list[Path] = []
     for path in existing:
         if not any(path == r or r in path.parents for r in roots):

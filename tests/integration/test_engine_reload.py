@@ -195,3 +195,36 @@ async def test_change_restarts_a_crashed_service(tmp_path: Path) -> None:
         await wait_until(lambda: any(r.text == "fixed" for r in engine.logs("api")))
     finally:
         await engine.shutdown()
+
+
+async def test_watched_file_survives_atomic_saves(tmp_path: Path) -> None:
+    write_script(tmp_path, "app.py", APP)
+    config = tmp_path / "settings.toml"
+    config.write_text("v = 0\n")
+    stack = make_stack(
+        tmp_path,
+        service(
+            "api",
+            f"{PY} app.py",
+            tmp_path,
+            watch=(config,),
+            ready=ReadyProbe("log", "^started$", interval=0.02),
+        ),
+    )
+    engine = Engine(stack, fast_options(tmp_path))
+    rec = Recorder(engine)
+    try:
+        await engine.start()
+        await wait_state(engine, "api", S.READY)
+        await asyncio.wait_for(engine.watcher_ready(), 5)
+        for n in (1, 2):  # an editor's save: write a temp file, rename it over
+            tmp = tmp_path / f".settings.toml.{n}.new"
+            tmp.write_text(f"v = {n}\n")
+            tmp.replace(config)
+            await wait_until(lambda n=n: starts(rec, "api") == n + 1, 5, f"restart {n}")
+            await wait_state(engine, "api", S.READY)
+        (tmp_path / "unrelated.txt").write_text("x")
+        await asyncio.sleep(0.3)
+        assert starts(rec, "api") == 3
+    finally:
+        await engine.shutdown()

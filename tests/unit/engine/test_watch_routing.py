@@ -62,3 +62,12 @@ def test_watch_roots_drop_nested_and_missing(tmp_path: Path) -> None:
     (tmp_path / "c").mkdir()
     roots = watch_roots([tmp_path / "a" / "b", tmp_path / "a", tmp_path / "c", tmp_path / "nope"])
     assert roots == [tmp_path / "a", tmp_path / "c"]
+
+
+def test_a_watched_file_is_watched_through_its_directory(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "app.toml").write_text("")
+    assert watch_roots([tmp_path / "conf" / "app.toml"]) == [tmp_path / "conf"]
+    specs = [WatchSpec("api", (tmp_path / "conf" / "app.toml",))]
+    changed = [str(tmp_path / "conf" / "app.toml"), str(tmp_path / "conf" / "other.toml")]
+    assert route(specs, changed) == {"api": {str(tmp_path / "conf" / "app.toml")}}
