@@ -757,7 +757,12 @@ class Engine:
             interval = timing.interval
             if rec.state == S.READY:
                 interval = max(interval, self.options.health_interval)
-            await asyncio.sleep(interval)
+            hint = unit.ready_hint
+            if hint is None or hint.is_set():
+                await asyncio.sleep(interval)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(hint.wait(), interval)
 
     # --- stopping and restarting ------------------------------------------------
 

@@ -12,11 +12,13 @@ existing units keep working):
   their processes so nothing can escape cleanup.
 - `Unit.probe_timing`: how often the engine calls `check_ready`; None means
   "ready as soon as started". The default polls every 0.5 s.
+- `Unit.ready_hint`: optional event that wakes the engine's check early.
 """
 
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +95,12 @@ class Unit(abc.ABC):
     def probe_timing(self) -> ProbeTiming | None:
         """None: the unit is ready once started and `check_ready` is never called."""
         return ProbeTiming()
+
+    @property
+    def ready_hint(self) -> asyncio.Event | None:
+        """Set by the unit when a check is worth running now (say, its output just
+        matched a readiness pattern); the engine then checks before `interval`."""
+        return None
 
     @property
     def pid(self) -> int | None:

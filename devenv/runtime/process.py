@@ -207,6 +207,7 @@ class ProcessUnit(Unit):
         ready = local.ready
         self._log_pattern = re.compile(ready.target) if ready and ready.kind == "log" else None
         self._log_matched = False
+        self._hint: asyncio.Event | None = None
         self.started_at: float | None = None
 
     # --- what the engine reads ---------------------------------------------
@@ -247,6 +248,10 @@ class ProcessUnit(Unit):
             return {}
 
     @property
+    def ready_hint(self) -> asyncio.Event | None:
+        return self._hint
+
+    @property
     def probe_timing(self) -> ProbeTiming | None:
         ready = self.local.ready
         if ready is not None:
@@ -281,6 +286,8 @@ class ProcessUnit(Unit):
             instance=instance,
         )
         self._log_matched = False
+        if self._log_pattern is not None:
+            self._hint = asyncio.Event()
         run = _Run(self, instance)
         loop = asyncio.get_running_loop()
         try:
@@ -406,6 +413,8 @@ class ProcessUnit(Unit):
         if self._log_pattern is not None and not self._log_matched:
             search = self._log_pattern.search
             self._log_matched = any(search(line) for line in lines)
+            if self._log_matched and self._hint is not None:
+                self._hint.set()
         batch = self.ctx.on_log_batch
         if batch is not None:
             batch(self.name, stream, lines)

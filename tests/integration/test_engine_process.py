@@ -606,3 +606,22 @@ async def test_stats_sampling_reports_cpu_and_memory(project: Path) -> None:
         engine.request_stats(False)
     finally:
         await engine.shutdown()
+
+
+async def test_log_probe_is_ready_on_the_line_not_on_the_next_poll(project: Path) -> None:
+    stack = make_stack(
+        project,
+        service(
+            "api",
+            f"{PY} -c \"import time; time.sleep(0.3); print('listening', flush=True); "
+            'time.sleep(60)"',
+            project,
+            ready=ReadyProbe("log", "listening", interval=60.0),
+        ),
+    )
+    engine = Engine(stack, fast_options(project))
+    try:
+        await engine.start()
+        await wait_state(engine, "api", S.READY, timeout=10)
+    finally:
+        await engine.shutdown()
