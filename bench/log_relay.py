@@ -14,8 +14,10 @@ the runner's start-up neither). Side by side, interleaved, in the same run:
 - honcho: `honcho start` on a Procfile with the same command.
 
 Every line must come through: the numbers 0..N-1 are checked in order in the
-output, and devenv's log file (capped at 10 MB and rotated once, so it keeps
-the newest ~20 MB) must hold an unbroken run of lines ending with the last one.
+output, and in devenv's log file. The file cap is raised to 64 MB for the run
+(`DEVENV_LOG_FILE_MB`) so the file can hold all of them; with the default
+10 MB cap (rotated once) it keeps the newest ~20 MB, and the check is then
+that the lines kept are an unbroken run ending with the last one.
 
 Targets: devenv >= 10x honcho's rate and >= 400,000 lines/s (200,000 lines in
 0.5 s, the fastest relay measured when the target was set).
@@ -122,6 +124,7 @@ def check_log_file(log_dir: Path, lines: int) -> dict[str, Any]:
             numbers += [int(m) for m in LINE_RE.findall(path.read_bytes())]
     unbroken = bool(numbers) and numbers == list(range(numbers[0], numbers[0] + len(numbers)))
     return {
+        "complete": numbers == list(range(lines)),
         "lines_in_file": len(numbers),
         "first": numbers[0] if numbers else None,
         "ends_at_last": bool(numbers) and numbers[-1] == lines - 1,
@@ -178,6 +181,7 @@ def main() -> int:
         (base / "Procfile").write_text(f"web: {PYTHON} producer.py {args.lines}\n")
         env = env_for_devenv()
         env["PYTHONUNBUFFERED"] = "1"  # as devenv sets it for its services
+        env["DEVENV_LOG_FILE_MB"] = "64"  # room for every line, to check them all
         for _ in range(args.repeat):
             runs["raw pipe"].append(
                 run_one(group, [PYTHON, "producer.py", str(args.lines)], base, env, args.lines)
@@ -226,7 +230,7 @@ def main() -> int:
     )
     for check in log_checks:
         print(
-            f"devenv log file: {check['lines_in_file']} newest lines kept (cap 10 MB x2), "
+            f"devenv log file: {check['lines_in_file']} lines, complete: {check['complete']}, "
             f"from #{check['first']}, unbroken: {check['unbroken']}, "
             f"ends at the last: {check['ends_at_last']}"
         )
@@ -241,8 +245,14 @@ def main() -> int:
             if all(r["lines_found"] == args.lines and r["in_order"] for r in runs["devenv"])
             else "MISSED"
         ),
-        "log file unbroken up to the last line: "
-        + ("ok" if all(c["unbroken"] and c["ends_at_last"] for c in log_checks) else "MISSED"),
+        "every line in the log file: "
+        + (
+            "ok"
+            if all(c["complete"] for c in log_checks)
+            else "only an unbroken tail (file cap)"
+            if all(c["unbroken"] and c["ends_at_last"] for c in log_checks)
+            else "MISSED"
+        ),
     ]
     if honcho_rate:
         verdict.append(
