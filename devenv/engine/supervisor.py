@@ -433,6 +433,7 @@ class Engine:
             rec.exit_code = exit_code
         if state in (S.STOPPED, S.COMPLETED, S.CRASHED, S.EXITED, S.FAILED):
             rec.pid = None
+            rec.cpu = rec.memory = None
         self._emit(
             StateChanged(
                 unit=rec.name,
