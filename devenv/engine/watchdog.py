@@ -22,9 +22,13 @@ import time
 
 
 def _marked(needle: bytes) -> list[int]:
-    found = []
+    found: list[int] = []
     me = os.getpid()
-    for entry in os.listdir("/proc"):
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # no /proc (not Linux): process groups are all we can do
+        return found
+    for entry in entries:
         if not entry.isdigit() or int(entry) == me:
             continue
         try:
