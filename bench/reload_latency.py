@@ -23,7 +23,7 @@ the one served.
 Targets: devenv p50 <= the best peer's p50; exactly one restart per burst.
 
     python bench/reload_latency.py [--runs 20] [--bursts 5] [--only devenv,watchfiles,nodemon]
-                                   [--alt-src OTHER_CHECKOUT]
+                                   [--alt-src OTHER_CHECKOUT] [--alt-env KEY=VALUE]
 """
 
 from __future__ import annotations
@@ -237,9 +237,16 @@ def main() -> int:
     parser.add_argument(
         "--alt-src", help="also run devenv from this checkout's root, as devenv-alt (A/B)"
     )
+    parser.add_argument(
+        "--alt-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also run devenv with this variable set, as devenv-alt (e.g. DEVENV_WATCH_STEP_MS=20)",
+    )
     args = parser.parse_args()
     wanted = args.only.split(",")
-    if args.alt_src:
+    if args.alt_src or args.alt_env:
         wanted.insert(wanted.index("devenv") + 1 if "devenv" in wanted else 0, "devenv-alt")
     load_before = load_average()
     with workdir("reload") as base, Group() as group:
@@ -256,6 +263,7 @@ def main() -> int:
             elif name == "devenv-alt":
                 tool.argv = [*DEVENV, "start", "--no-tui"]
                 tool.env = env_for_devenv(args.alt_src)
+                tool.env.update(item.split("=", 1) for item in args.alt_env)
             elif name == "watchfiles":
                 binary = shutil_which("watchfiles")
                 if binary is None:
