@@ -32,6 +32,7 @@ from devenv.events import (
     LogLine,
     LogRecord,
     Progress,
+    Reloaded,
     StateChanged,
     Stats,
     Stream,
@@ -265,6 +266,9 @@ class DevenvApp(App[int]):
             self.progress[event.unit] = event
         elif isinstance(event, StateChanged) and event.state is not UnitState.STARTING:
             self.progress.pop(event.unit, None)
+        elif isinstance(event, Reloaded):
+            changed = ", ".join(event.changes[:3]) or "files changed"
+            self.notify(f"{event.unit}: reloading ({changed})", timeout=3)
         self.post_message(UnitsChanged())
 
     def _buffer(self, chunk: Chunk) -> None:

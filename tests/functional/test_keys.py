@@ -563,3 +563,14 @@ async def test_stats_pause_while_the_terminal_is_not_focused(
         await wait_for(pilot, lambda: not engine.stats_enabled)
         app.post_message(events.AppFocus())
         await wait_for(pilot, lambda: engine.stats_enabled)
+
+
+async def test_reload_is_announced(app: DevenvApp, engine: FakeEngine) -> None:
+    from devenv.events import Reloaded
+
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, engine)
+        engine.emit(Reloaded("api", "api", ("demo/api/app.py",)))
+        await wait_for(
+            pilot, lambda: any("demo/api/app.py" in str(n.message) for n in app._notifications)
+        )
