@@ -5,11 +5,25 @@ and look at the SVGs before committing."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
+import pytest
 from textual.pilot import Pilot
 
 from devenv.events import UnitState
 from tests.functional.conftest import deterministic_app
 from tests.functional.fake_engine import demo_engine
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times shown in the details view do not depend on the machine's zone."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 async def settle(pilot: Pilot[int]) -> None:
