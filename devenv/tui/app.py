@@ -150,6 +150,7 @@ class DevenvApp(App[int]):
         self._masker = SecretMasker()
         self._last_row_key: str | None = None
         self._header = ""
+        self._cleared: dict[str, float] = {}
 
     # ---- layout --------------------------------------------------------------
 
@@ -417,10 +418,11 @@ class DevenvApp(App[int]):
             # wanted units are read at all (and a replica group costs no filtering).
             wanted = [u.name for u in self.units if source.wants(u.name, u.service)]
             records = heapq.merge(*(self.engine.logs(n) for n in wanted), key=_ts)
+        cleared = self._cleared.get(source.label, 0.0)
         entries = [
             Entry.of(r, service_of.get(r.unit, r.unit))
             for r in records
-            if source.wants(r.unit, service_of.get(r.unit, r.unit))
+            if r.ts > cleared and source.wants(r.unit, service_of.get(r.unit, r.unit))
         ]
         view = self.log_view
         view.show_prefix = source.unit is None
@@ -568,6 +570,9 @@ class DevenvApp(App[int]):
         self._update_logs_title()
 
     def action_clear_logs(self) -> None:
+        # Remembered per source, so coming back to it does not bring the lines back
+        # from the engine's buffer.
+        self._cleared[self.source.label] = time.time()
         self.log_view.clear()
 
     def action_reveal(self) -> None:

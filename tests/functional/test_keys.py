@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
@@ -229,8 +230,10 @@ async def test_c_clears_the_log_pane(app: DevenvApp, engine: FakeEngine) -> None
         await started(pilot, engine)
         await pilot.press("c")
         assert app.log_view.displayed_texts() == []
-        engine.log("api", "after clear")
+        engine.log("api", "after clear", ts=time.time() + 1)
         await wait_for(pilot, lambda: app.log_view.displayed_texts() == ["after clear"])
+        await pilot.press("j", "a")  # away and back: the cleared lines stay gone
+        assert app.log_view.displayed_texts() == ["after clear"]
 
 
 async def test_o_and_click_open_the_port(
