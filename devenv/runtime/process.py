@@ -49,6 +49,7 @@ from devenv.runtime.lines import LineSplitter
 from devenv.runtime.ports import check_ports_free
 
 DEFAULT_GRACE = 5.0
+KILL_WAIT = 10.0  # after SIGKILL, how long to wait for the exit to be reported
 _STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 
 
@@ -348,7 +349,10 @@ class ProcessUnit(Unit):
                     )
             if not run.exit.done():
                 reap.signal_group(run.pid, signal.SIGKILL)
-                await asyncio.shield(run.exit)
+                try:  # SIGKILL cannot be ignored; only a process stuck in the kernel
+                    await asyncio.wait_for(asyncio.shield(run.exit), KILL_WAIT)
+                except TimeoutError:
+                    self._log_devenv(f"pid {run.pid} did not die of SIGKILL in {KILL_WAIT:g}s")
         await self._ensure_cleanup(run, deadline, True)
 
     def _ensure_cleanup(self, run: _Run, deadline: float, stopping: bool) -> asyncio.Task[None]:

@@ -4,14 +4,17 @@ an engine with short timings, and polling with deadlines."""
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import os
 import socket
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from devenv.config.model import (
     Condition,
@@ -27,6 +30,16 @@ from devenv.engine.supervisor import Engine, EngineOptions
 from devenv.events import Event, StateChanged, UnitState
 
 PY = sys.executable
+HANG_LIMIT = 120.0  # seconds; no engine test comes near it
+
+
+@pytest.fixture(autouse=True)
+def hang_guard() -> Iterator[None]:
+    """A hung test dumps every thread's stack and ends the run instead of
+    blocking CI (imported into each engine test module)."""
+    faulthandler.dump_traceback_later(HANG_LIMIT, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 def write_script(directory: Path, name: str, code: str) -> Path:

@@ -16,7 +16,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import free_port, pid_alive, read_pids
+from engine_support import (
+    free_port,
+    hang_guard,  # noqa: F401 (autouse fixture)
+    pid_alive,
+    read_pids,
+)
 
 PY = sys.executable
 

@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from engine_support import hang_guard  # noqa: F401 (autouse fixture)
 from test_engine_cli import devenv, wait_for
 
 PY = sys.executable

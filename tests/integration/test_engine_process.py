@@ -13,6 +13,7 @@ from engine_support import (
     Recorder,
     fast_options,
     free_port,
+    hang_guard,  # noqa: F401 (autouse fixture)
     make_stack,
     pid_alive,
     read_pids,

@@ -9,6 +9,7 @@ from engine_support import (
     PY,
     Recorder,
     fast_options,
+    hang_guard,  # noqa: F401 (autouse fixture)
     make_stack,
     service,
     wait_state,
