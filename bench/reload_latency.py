@@ -13,7 +13,9 @@ alike:
   whose service has `x-devenv: {run, ports, watch: [app/]}`;
 - the `watchfiles` CLI: `watchfiles 'python app/service.py PORT' app`;
 - `nodemon --watch app --ext py --exec 'python app/service.py PORT'`
-  (installed on demand with npm into ~/.cache/devenv-bench/node).
+  (installed on demand with npm into ~/.cache/devenv-bench/node);
+- `entr -nr python app/service.py PORT` fed `find app -name '*.py'`, when
+  installed (`apt-get install entr`; skipped otherwise).
 
 Then bursts: 200 writes to service.py within 100 ms (a `git checkout`, a
 formatter run); the number of instance starts each burst causes is counted from
@@ -22,7 +24,7 @@ the one served.
 
 Targets: devenv p50 <= the best peer's p50; exactly one restart per burst.
 
-    python bench/reload_latency.py [--runs 20] [--bursts 5] [--only devenv,watchfiles,nodemon]
+    python bench/reload_latency.py [--runs 20] [--bursts 5] [--only devenv,watchfiles,nodemon,entr]
                                    [--alt-src OTHER_CHECKOUT] [--alt-env KEY=VALUE]
 """
 
@@ -233,7 +235,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--bursts", type=int, default=5)
-    parser.add_argument("--only", default="devenv,watchfiles,nodemon")
+    parser.add_argument("--only", default="devenv,watchfiles,nodemon,entr")
     parser.add_argument(
         "--alt-src", help="also run devenv from this checkout's root, as devenv-alt (A/B)"
     )
@@ -270,6 +272,16 @@ def main() -> int:
                     print("watchfiles CLI not found; skipped", file=sys.stderr)
                     continue
                 tool.argv = [binary, " ".join(service), "app"]
+            elif name == "entr":
+                if shutil_which("entr") is None:
+                    print("entr not installed (apt-get install entr); skipped", file=sys.stderr)
+                    continue
+                # entr reads the files to watch on stdin; -n: no tty, -r: restart a server
+                tool.argv = [
+                    "sh",
+                    "-c",
+                    f"find app -name '*.py' | exec entr -nr {' '.join(service)}",
+                ]
             elif name == "nodemon":
                 nodemon = nodemon_bin()
                 if nodemon is None:
