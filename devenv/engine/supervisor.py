@@ -710,8 +710,8 @@ class Engine:
             return await rec.unit.wait_exit()
         finally:
             probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await probe
+            # bounded: a probe must never keep a stop waiting
+            await asyncio.wait({probe}, timeout=2.0)
 
     async def _probe(self, rec: _Rec) -> None:
         unit = rec.unit
@@ -724,9 +724,15 @@ class Engine:
         failures = 0
         last_ok: bool | None = None
         retries = timing.retries or 3
+        me = asyncio.current_task()
         while True:
+            # asyncio.wait_for (3.11) can swallow a cancellation that races with
+            # its result, somewhere below; never go round again once cancelled.
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError
             try:
-                ok, detail = await asyncio.wait_for(unit.check_ready(), timing.timeout + 1.0)
+                async with asyncio.timeout(timing.timeout + 1.0):
+                    ok, detail = await unit.check_ready()
             except TimeoutError:
                 ok, detail = False, f"check timed out after {timing.timeout:g}s"
             except Exception as error:
@@ -763,7 +769,8 @@ class Engine:
                 await asyncio.sleep(interval)
             else:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(hint.wait(), interval)
+                    async with asyncio.timeout(interval):
+                        await hint.wait()
 
     # --- stopping and restarting ------------------------------------------------
 

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 async def tcp_probe(host: str, port: int, timeout: float) -> tuple[bool, str]:
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(host, port)
     except (OSError, TimeoutError) as error:
         return False, f"tcp {host}:{port}: {_reason(error)}"
     writer.close()
@@ -79,7 +80,8 @@ async def cmd_probe(
     except OSError as error:
         return False, f"{command}: {_reason(error)}"
     try:
-        code = await asyncio.wait_for(proc.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            code = await proc.wait()
     except TimeoutError:
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)

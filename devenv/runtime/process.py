@@ -341,7 +341,8 @@ class ProcessUnit(Unit):
             reap.signal_group(run.pid, signal.SIGKILL if force else self.stop_signal)
             if not force:
                 try:
-                    await asyncio.wait_for(asyncio.shield(run.exit), self.grace)
+                    async with asyncio.timeout(self.grace):
+                        await asyncio.shield(run.exit)
                 except TimeoutError:
                     self._log_devenv(
                         f"did not stop within {self.grace:g}s of "
@@ -350,7 +351,8 @@ class ProcessUnit(Unit):
             if not run.exit.done():
                 reap.signal_group(run.pid, signal.SIGKILL)
                 try:  # SIGKILL cannot be ignored; only a process stuck in the kernel
-                    await asyncio.wait_for(asyncio.shield(run.exit), KILL_WAIT)
+                    async with asyncio.timeout(KILL_WAIT):
+                        await asyncio.shield(run.exit)
                 except TimeoutError:
                     self._log_devenv(f"pid {run.pid} did not die of SIGKILL in {KILL_WAIT:g}s")
         await self._ensure_cleanup(run, deadline, True)
@@ -382,7 +384,8 @@ class ProcessUnit(Unit):
             reap.kill_pids(pids)
             await asyncio.sleep(0.01)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(run.closed), 1.0)
+            async with asyncio.timeout(1.0):
+                await asyncio.shield(run.closed)
         if run.transport is not None:
             run.transport.close()
 
