@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from devenv.config.model import Condition, Service, Stack
-from devenv.engine.api import UnitInfo, Unsubscribe
+from devenv.engine.api import EngineAPI, UnitInfo, Unsubscribe
 from devenv.engine.logs import LogStore
 from devenv.engine.statefile import remove_pid, write_pid, write_status
 from devenv.errors import DevenvError
@@ -1033,3 +1033,8 @@ def _describe_exit(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit {code}"
+
+
+def _conforms(engine: Engine) -> EngineAPI:
+    """mypy checks here that Engine implements the front ends' Protocol."""
+    return engine
