@@ -54,9 +54,24 @@ def run(args: argparse.Namespace) -> int:
         except ImportError as error:
             print(f"devenv: terminal UI not available ({error}); printing logs", file=sys.stderr)
         else:
+            _terminate_like_interrupt()
             return run_tui(engine, services)
     import asyncio
 
     from devenv.commands.headless import run_headless
 
     return asyncio.run(run_headless(engine, services))
+
+
+def _terminate_like_interrupt() -> None:
+    """`devenv stop` (SIGTERM) or a closed terminal (SIGHUP) end the UI the way an
+    interrupt does: its loop is cancelled and the engine stops everything in
+    order, instead of the process dying at once and leaving the cleanup to the
+    orphan guard's SIGKILL."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
