@@ -211,3 +211,76 @@ def test_unknown_service_lists_the_valid_ones(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "no service named 'apii'" in out and "api, worker" in out
     assert "did you mean api?" in out
+
+
+GRACEFUL = """
+import os, signal, sys, time
+def bye(*args):
+    print("graceful bye", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, bye)
+open("svc.pid", "w").write(str(os.getpid()))
+print("up", flush=True)
+time.sleep(300)
+"""
+
+
+def test_devenv_stop_ends_the_ui_gracefully(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    (tmp_path / "svc.py").write_text(GRACEFUL)
+    (tmp_path / "compose.yaml").write_text(
+        f"services:\n  api:\n    x-devenv:\n      run: {PY} svc.py\n"
+    )
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen(
+        [PY, "-m", "devenv", "start"],
+        cwd=tmp_path,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=dict(os.environ, TERM="xterm-256color"),
+        start_new_session=True,
+    )
+    os.close(slave)
+
+    def drain() -> None:  # a full pty would block the UI's writes
+        while select.select([master], [], [], 0)[0]:
+            try:
+                if not os.read(master, 1 << 16):
+                    return
+            except OSError:
+                return
+
+    try:
+        log = tmp_path / ".devenv" / "logs" / "api.log"
+
+        def up() -> bool:
+            drain()
+            return log.exists() and " up" in log.read_text()
+
+        wait_for(up, 30, "the service under the UI")
+        pid = int((tmp_path / "svc.pid").read_text())
+        stop = subprocess.run(
+            [PY, "-m", "devenv", "stop"], cwd=tmp_path, capture_output=True, text=True, timeout=30
+        )
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+
+        def ended() -> bool:
+            drain()
+            return proc.poll() is not None
+
+        wait_for(ended, 20, "devenv to exit")
+        assert proc.returncode == 0
+        assert "graceful bye" in log.read_text()  # SIGTERM reached it: an orderly stop
+        assert not pid_alive(pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
