@@ -67,9 +67,10 @@ class EngineOptions:
     log_file_cap: int = 10 * 1024 * 1024  # bytes before the file is rotated once
     log_flush_interval: float = 0.2  # seconds; files are flushed this long after a write
     watch: bool = True
-    watch_quiet: float = 0.03  # seconds without changes that end a burst
+    watch_quiet: float = 0.015  # seconds without changes that end a burst
     watch_step_ms: int = 10  # watchfiles' grouping step
     watch_max_group_ms: int = 500  # watchfiles' longest single batch
+    watch_backend: str = "auto"  # "auto" (inotify on Linux, else watchfiles), or force one
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     backoff_reset: float = 10.0  # a run this long forgets earlier crashes
@@ -85,7 +86,8 @@ class EngineOptions:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> EngineOptions:
         """Defaults, tuned by DEVENV_WATCH_QUIET_MS, DEVENV_WATCH_STEP_MS,
-        DEVENV_LOG_LINES and DEVENV_LOG_FILE_MB (ignored when not numbers)."""
+        DEVENV_WATCH_BACKEND, DEVENV_LOG_LINES and DEVENV_LOG_FILE_MB (ignored
+        when not valid)."""
         options = cls()
 
         def number(name: str) -> float | None:
@@ -103,6 +105,8 @@ class EngineOptions:
             options.log_ring_size = int(lines)
         if (megabytes := number("DEVENV_LOG_FILE_MB")) is not None and megabytes > 0:
             options.log_file_cap = int(megabytes * 1024 * 1024)
+        if environ.get("DEVENV_WATCH_BACKEND") in ("auto", "inotify", "watchfiles"):
+            options.watch_backend = environ["DEVENV_WATCH_BACKEND"]
         return options
 
 
@@ -886,6 +890,7 @@ class Engine:
             quiet=0.0,  # the quiet window is applied per unit by _reload
             step_ms=self.options.watch_step_ms,
             max_group_ms=self.options.watch_max_group_ms,
+            backend=self.options.watch_backend,
         )
         if old is not None:
             self._spawn(old.close(), "watcher-close")

@@ -1,10 +1,11 @@
 """One file watcher for the whole stack, routing changes to the units that watch them.
 
-A single `watchfiles.awatch` covers the union of every unit's watch paths. Its
-batches (grouped by watchfiles every `step_ms`) are collected until nothing new
-arrived for `quiet` seconds, so a burst of writes (a `git checkout`, a formatter
-run) ends in one callback; the callback gets, per unit, the changed paths
-relative to the project directory.
+One watcher covers the union of every unit's watch paths: on Linux an inotify
+fd read from the event loop (`devenv.engine.inotify`: no polling, each change
+seen at once), elsewhere `watchfiles.awatch` (batches every `step_ms`).
+Changes are collected until nothing new arrived for `quiet` seconds and then
+handed over, per unit, as paths relative to the project directory. (The engine
+passes quiet=0 and applies its own window per unit while restarting.)
 
 Ignored everywhere: .git, .hg, .svn, __pycache__, node_modules, .venv, .devenv,
 tool caches, *.pyc, and editor droppings (*.swp, *.swo, *.swx, *~, .#*, #*#,
@@ -126,6 +127,7 @@ class Watcher:
         quiet: float = 0.03,
         step_ms: int = 10,
         max_group_ms: int = 500,
+        backend: str = "auto",  # "auto" (inotify on Linux), "inotify" or "watchfiles"
     ) -> None:
         self.specs = specs
         self.on_changes = on_changes
@@ -133,6 +135,8 @@ class Watcher:
         self.quiet = quiet
         self.step_ms = step_ms
         self.max_group_ms = max_group_ms
+        self.backend = backend
+        self.using = ""  # the backend in use once running
         self._pending: dict[str, set[str]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._stop: asyncio.Event | None = None
@@ -158,12 +162,27 @@ class Watcher:
                 await self._task
 
     async def _run(self) -> None:
-        from watchfiles import awatch
-
         roots = watch_roots(p for s in self.specs for p in s.paths)
         if not roots:
             self.ready.set()
             return
+        if self.backend != "watchfiles":
+            from devenv.engine import inotify
+
+            if inotify.available():
+                try:
+                    self.using = "inotify"
+                    await inotify.watch_forever(roots, IGNORE_DIRS, self._collect, self.ready)
+                    return
+                except OSError:
+                    if self.backend == "inotify" or self.ready.is_set():
+                        raise
+        await self._run_watchfiles(roots)
+
+    async def _run_watchfiles(self, roots: list[Path]) -> None:
+        from watchfiles import awatch
+
+        self.using = "watchfiles"
         changes_iter = awatch(
             *roots,
             watch_filter=None,

@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
 from engine_support import (
     PY,
     Recorder,
@@ -45,7 +46,9 @@ def reloads(rec: Recorder, unit: str) -> list[Reloaded]:
     return [e for e in rec.events if isinstance(e, Reloaded) and e.unit == unit]
 
 
-async def two_watchers(tmp_path: Path, quiet: float = 0.05, **env: str) -> tuple[Engine, Recorder]:
+async def two_watchers(
+    tmp_path: Path, quiet: float = 0.05, backend: str = "auto", **env: str
+) -> tuple[Engine, Recorder]:
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "app.py").write_text("x = 1\n")
@@ -72,7 +75,7 @@ async def two_watchers(tmp_path: Path, quiet: float = 0.05, **env: str) -> tuple
             ready=started,
         ),
     )
-    engine = Engine(stack, fast_options(tmp_path, watch_quiet=quiet))
+    engine = Engine(stack, fast_options(tmp_path, watch_quiet=quiet, watch_backend=backend))
     rec = Recorder(engine)
     await engine.start()
     await wait_state(engine, "alpha", S.READY)
@@ -81,8 +84,11 @@ async def two_watchers(tmp_path: Path, quiet: float = 0.05, **env: str) -> tuple
     return engine, rec
 
 
-async def test_change_restarts_only_the_service_watching_it(tmp_path: Path) -> None:
-    engine, rec = await two_watchers(tmp_path)
+@pytest.mark.parametrize("backend", ["auto", "watchfiles"])
+async def test_change_restarts_only_the_service_watching_it(tmp_path: Path, backend: str) -> None:
+    engine, rec = await two_watchers(tmp_path, backend=backend)
+    assert engine._watcher is not None
+    assert engine._watcher.using == ("watchfiles" if backend == "watchfiles" else "inotify")
     try:
         (tmp_path / "a" / "app.py").write_text("x = 2\n")
         await wait_until(lambda: starts(rec, "alpha") == 2, 5, "alpha restarted")
@@ -235,5 +241,29 @@ async def test_watched_file_survives_atomic_saves(tmp_path: Path) -> None:
         (tmp_path / "unrelated.txt").write_text("x")
         await asyncio.sleep(0.3)
         assert starts(rec, "api") == 3
+    finally:
+        await engine.shutdown()
+
+
+async def test_new_directories_are_watched_and_ignored_ones_are_not(tmp_path: Path) -> None:
+    engine, rec = await two_watchers(tmp_path)
+    try:
+        a = tmp_path / "a"
+        (a / "node_modules" / "pkg").mkdir(parents=True)  # ignored: never restarts
+        (a / "node_modules" / "pkg" / "index.js").write_text("1")
+        (a / "pkg" / "sub").mkdir(parents=True)  # a new directory: a change by itself
+        await wait_until(lambda: starts(rec, "alpha") >= 2, 5, "restart for the new dir")
+        await wait_state(engine, "alpha", S.READY)
+        await asyncio.sleep(0.2)
+        before = starts(rec, "alpha")
+        (a / "node_modules" / "pkg" / "index.js").write_text("2")
+        (a / "pkg" / "sub" / "mod.py").write_text("x = 1\n")  # inside the new dir
+        await wait_until(lambda: starts(rec, "alpha") == before + 1, 5, "restart for mod.py")
+        await wait_state(engine, "alpha", S.READY)
+        await asyncio.sleep(0.3)
+        assert starts(rec, "alpha") == before + 1
+        changes = {c for r in reloads(rec, "alpha") for c in r.changes}
+        assert "a/pkg/sub/mod.py" in changes
+        assert not any("node_modules" in c for c in changes)
     finally:
         await engine.shutdown()
