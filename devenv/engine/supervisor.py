@@ -131,6 +131,7 @@ class _Rec:
     task: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     reloading: bool = False
+    restarting: bool = False
     reload_stopping: bool = False  # the old instance is going; new changes join this reload
     reload_changes: set[str] = field(default_factory=set)
     last_change: float = 0.0
@@ -852,8 +853,12 @@ class Engine:
     async def _restart(self, rec: _Rec) -> None:
         """Stop if running, then launch again at once (dependencies already held)."""
         rec.stop_requested = False
-        await self._stop_rec(rec, force=False, final=False)
-        await self._relaunch(rec)
+        rec.restarting = True
+        try:
+            await self._stop_rec(rec, force=False, final=False)
+            await self._relaunch(rec)
+        finally:
+            rec.restarting = False
 
     async def _relaunch(self, rec: _Rec) -> None:
         if self._closed or rec.stop_requested:
@@ -990,6 +995,8 @@ class Engine:
         """Nothing runs, nothing will start by itself, and no file change can restart
         anything: what the headless runner waits for before exiting on its own."""
         for rec in self._recs.values():
+            if rec.reloading or rec.restarting:  # stopped only to start again
+                return False
             if rec.want == "stop" or (rec.state == S.PENDING and rec.task is None):
                 continue
             if rec.state in RUNNING_STATES or rec.state in (S.BACKOFF, S.PENDING, S.STOPPING):

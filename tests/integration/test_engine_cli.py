@@ -284,3 +284,32 @@ def test_devenv_stop_ends_the_ui_gracefully(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+def test_headless_keeps_running_through_a_reload(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "app.py").write_text("import time\nprint('serving', flush=True)\ntime.sleep(300)\n")
+    (tmp_path / "compose.yaml").write_text(
+        f"services:\n  api:\n    x-devenv:\n      run: {PY} app.py\n      watch: [src/]\n"
+    )
+    proc = devenv(tmp_path, "start", "--no-tui")
+    try:
+        log = tmp_path / ".devenv" / "logs" / "api.log"
+
+        def served(times: int) -> bool:
+            return log.exists() and log.read_text().count("serving") >= times
+
+        wait_for(lambda: served(1), 20, "the service")
+        time.sleep(0.3)  # the watcher is set up as the service starts
+        (tmp_path / "src" / "x.py").write_text("1")
+        wait_for(lambda: served(2), 10, "the reloaded service")
+        time.sleep(0.3)
+        assert proc.poll() is None  # still running: a reload is not the end
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0, out
+        assert "reloading: src/x.py changed" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
