@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from itertools import repeat
 from pathlib import Path
@@ -112,11 +112,17 @@ class LogStore:
 
     def all_records(self, units: Iterable[str] | None = None) -> list[LogRecord]:
         names = list(self._rings if units is None else units)
-        streams = [((ts, s, t, name) for ts, s, t in self._rings.get(name, ())) for name in names]
+        streams = [self._tagged(name) for name in names]
         return [
             LogRecord(name, s, t, ts)
             for ts, s, t, name in heapq.merge(*streams, key=lambda e: e[0])
         ]
+
+    def _tagged(self, name: str) -> Iterator[tuple[float, Stream, str, str]]:
+        # A function, not a nested generator expression: the name is bound per
+        # call, where a generator in a comprehension would see the last one.
+        for ts, stream, text in self._rings.get(name, ()):
+            yield ts, stream, text, name
 
     @property
     def dirty(self) -> bool:

@@ -55,6 +55,7 @@ log = logging.getLogger("devenv.engine")
 
 S = UnitState
 RUNNING_STATES = frozenset({S.STARTING, S.READY, S.UNHEALTHY})
+STATS_RESCAN_EVERY = 5  # samples between scans for new child processes
 BatchCallback = Callable[[str, str, Stream, float, list[str]], None]
 SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|AUTH", re.IGNORECASE)
 
@@ -1019,22 +1020,41 @@ class Engine:
     async def _sample_stats(self) -> None:
         import psutil
 
-        procs: dict[int, psutil.Process] = {}
+        # Reading a known pid's /proc files is cheap; finding its descendants is a
+        # scan of all of /proc. So families are cached and rescanned only every
+        # few samples (or when a unit's pid changes), which keeps sampling ten
+        # idle services far below a percent of a core.
+        families: dict[int, list[psutil.Process]] = {}
+        samples = 0
         while True:
+            rescan = samples % STATS_RESCAN_EVERY == 0
+            samples += 1
+            live: set[int] = set()
             for rec in self._recs.values():
                 if rec.pid is None or rec.service.kind != "process":
                     continue
+                live.add(rec.pid)
                 try:
-                    proc = procs.get(rec.pid)
-                    if proc is None:
-                        proc = procs[rec.pid] = psutil.Process(rec.pid)
-                    family = [proc, *proc.children(recursive=True)]
-                    cpu = sum(p.cpu_percent(None) for p in family)
-                    memory = sum(p.memory_info().rss for p in family)
+                    family = families.get(rec.pid)
+                    if family is None or rescan:
+                        leader = family[0] if family else psutil.Process(rec.pid)
+                        known = {p.pid: p for p in family or ()}
+                        family = [leader] + [
+                            known.get(child.pid, child) for child in leader.children(recursive=True)
+                        ]
+                        families[rec.pid] = family
+                    cpu = memory = 0.0
+                    for proc in family:
+                        with contextlib.suppress(psutil.Error):  # a child may be gone
+                            cpu += proc.cpu_percent(None)
+                            memory += proc.memory_info().rss
                 except psutil.Error:
+                    families.pop(rec.pid, None)
                     continue
-                rec.cpu, rec.memory = cpu, memory
-                self._emit(Stats(rec.name, rec.service.name, cpu, memory))
+                rec.cpu, rec.memory = cpu, int(memory)
+                self._emit(Stats(rec.name, rec.service.name, cpu, int(memory)))
+            for pid in set(families) - live:
+                del families[pid]
             await asyncio.sleep(self.options.stats_interval)
 
 

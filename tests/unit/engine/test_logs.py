@@ -22,7 +22,9 @@ def test_all_units_interleave_by_time() -> None:
     store.add("a", "stdout", ["a1"], 1.0)
     store.add("b", "stdout", ["b1"], 1.5)
     store.add("a", "stdout", ["a2"], 2.0)
-    assert [r.text for r in store.all_records()] == ["a1", "b1", "a2"]
+    records = store.all_records()
+    assert [r.text for r in records] == ["a1", "b1", "a2"]
+    assert [r.unit for r in records] == ["a", "b", "a"]
 
 
 def test_file_gets_every_line_and_rotates_once(tmp_path: Path) -> None:
