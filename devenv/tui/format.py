@@ -89,9 +89,14 @@ class SecretMasker:
 
     def __init__(self, secrets: Sequence[str] = ()) -> None:
         # Longest first so a secret that contains another is masked whole. Very short
-        # values would mask half the log ("1", "ab"), so they are left alone.
+        # values would mask half the log ("1", "ab"), so they are left alone; and a
+        # value only counts where it stands on its own, so a password "dev" masks
+        # "app:dev@db" but not the "dev" inside "devenv-demo".
         values = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(v) for v in values)) if values else None
+        alternatives = "|".join(re.escape(v) for v in values)
+        self._pattern = (
+            re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])") if values else None
+        )
 
     def __bool__(self) -> bool:
         return self._pattern is not None

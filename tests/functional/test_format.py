@@ -37,6 +37,17 @@ def test_secret_masker_masks_every_occurrence_longest_first() -> None:
     masker = SecretMasker(["hunter2", "hunter2-extended", "ab"])
     assert masker.mask("pw=hunter2-extended and hunter2") == f"pw={MASK} and {MASK}"
     assert masker.mask("ab stays") == "ab stays"  # too short to mask safely
+
+
+def test_secret_masker_leaves_a_value_inside_a_longer_word_alone() -> None:
+    masker = SecretMasker(["dev"])
+    assert (
+        masker.mask("postgresql://app:dev@127.0.0.1/app")
+        == f"postgresql://app:{MASK}@127.0.0.1/app"
+    )
+    assert masker.mask("created container devenv-demo-redis-1") == (
+        "created container devenv-demo-redis-1"
+    )
     assert not SecretMasker([])
     assert SecretMasker([]).mask("x") == "x"
 
