@@ -608,7 +608,7 @@ class DevenvApp(App[int]):
         units = self.selected_units()
         if not units:
             return
-        screen = DetailsScreen(units)
+        screen = DetailsScreen(units, self._masker)
         self.push_screen(screen)
         screen.show(self.units, reveal=self.reveal, now=self.options.clock())
 

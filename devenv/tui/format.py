@@ -76,10 +76,16 @@ def is_secret_name(name: str) -> bool:
 
 
 def mask_environment(
-    environment: Iterable[tuple[str, str]], reveal: bool = False
+    environment: Iterable[tuple[str, str]],
+    reveal: bool = False,
+    masker: SecretMasker | None = None,
 ) -> list[tuple[str, str]]:
+    """Secret-looking variables masked whole; in the others, any secret value they
+    embed (a password inside DATABASE_URL) masked by `masker`."""
+    if reveal:
+        return list(environment)
     return [
-        (name, value if reveal or not is_secret_name(name) or not value else MASK)
+        (name, MASK if value and is_secret_name(name) else masker.mask(value) if masker else value)
         for name, value in environment
     ]
 

@@ -16,7 +16,13 @@ from textual.screen import ModalScreen
 from textual.widgets import ProgressBar, Static
 
 from devenv.engine.api import UnitInfo
-from devenv.tui.format import DASH, STATE_STYLE, mask_environment, resolve_style
+from devenv.tui.format import (
+    DASH,
+    STATE_STYLE,
+    SecretMasker,
+    mask_environment,
+    resolve_style,
+)
 
 KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓  j k", "select a service"),
@@ -66,9 +72,10 @@ class DetailsScreen(ModalScreen[None]):
         Binding("v", "app.reveal", "Reveal secrets"),
     ]
 
-    def __init__(self, unit_names: Sequence[str]) -> None:
+    def __init__(self, unit_names: Sequence[str], masker: SecretMasker | None = None) -> None:
         super().__init__()
         self.unit_names = tuple(unit_names)
+        self.masker = masker
 
         self._pending: tuple[Sequence[UnitInfo], bool, float] | None = None
 
@@ -96,7 +103,12 @@ class DetailsScreen(ModalScreen[None]):
         box.border_title = f"details · {mine[0].service}"
         self.query_one("#details", Static).update(
             details_renderable(
-                mine, by_name, reveal=reveal, now=now, variables=self.app.theme_variables
+                mine,
+                by_name,
+                reveal=reveal,
+                now=now,
+                variables=self.app.theme_variables,
+                masker=self.masker,
             )
         )
 
@@ -108,6 +120,7 @@ def details_renderable(
     reveal: bool,
     now: float,
     variables: dict[str, str],
+    masker: SecretMasker | None = None,
 ) -> RenderableType:
     unit = mine[0]
     by_service: dict[str, list[UnitInfo]] = {}
@@ -157,7 +170,7 @@ def details_renderable(
     env = Table.grid(padding=(0, 1))
     env.add_column(style="bold", no_wrap=True)
     env.add_column(overflow="fold")
-    for name, value in mask_environment(unit.environment, reveal=reveal):
+    for name, value in mask_environment(unit.environment, reveal=reveal, masker=masker):
         env.add_row(name, Text(value))
     if not unit.environment:
         env.add_row(Text("(empty)", style="dim"), "")

@@ -77,3 +77,13 @@ def test_state_glyphs() -> None:
     assert state_glyph(UnitState.READY, 3) == "●"
     assert state_glyph(UnitState.STARTING, None) == "◌"
     assert state_glyph(UnitState.STARTING, 0) != state_glyph(UnitState.STARTING, 1)
+
+
+def test_environment_masks_secrets_embedded_in_other_variables() -> None:
+    masker = SecretMasker(["hunter2"])
+    env = [("DB_PASSWORD", "hunter2"), ("DATABASE_URL", "postgres://app:hunter2@db/app")]
+    assert mask_environment(env, masker=masker) == [
+        ("DB_PASSWORD", MASK),
+        ("DATABASE_URL", f"postgres://app:{MASK}@db/app"),
+    ]
+    assert mask_environment(env, reveal=True, masker=masker) == env
