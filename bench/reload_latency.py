@@ -90,9 +90,10 @@ services:
       run: {python} app/service.py {port}
       ports: [{port}]
       watch: [app/]
-  # Keeps `devenv start` alive while web restarts: Engine.settled() skips a unit whose
-  # want is "stop", which it is in the middle of a reload, so a stack whose only
-  # services are watched exits on the first reload (engine bug, see bench/README.md).
+  # Before c5c5f5e, `devenv start --no-tui` on a stack whose only services are
+  # watched exited on the first reload (Engine.settled() did not count a unit in
+  # the middle of a reload); this unwatched service kept it alive. Kept so older
+  # checkouts can still be compared with --alt-src.
   sidecar:
     x-devenv:
       run: {python} -c "import time; time.sleep(1e9)"
