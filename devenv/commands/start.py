@@ -15,7 +15,7 @@ is named). On a terminal this opens the UI; with --no-tui, or when output is
 not a terminal, logs are printed as `service | line`. Ctrl-C stops everything,
 dependents first; a second Ctrl-C kills at once.
 
-Tuning (environment): DEVENV_WATCH_QUIET_MS (15: a burst of file changes ends
+Tuning (environment): DEVENV_WATCH_QUIET_MS (10: a burst of file changes ends
 after this much quiet), DEVENV_WATCH_BACKEND (auto: inotify on Linux, else
 watchfiles; or inotify/watchfiles), DEVENV_WATCH_STEP_MS (10, watchfiles only),
 DEVENV_LOG_LINES (10000 per unit in memory), DEVENV_LOG_FILE_MB (10 per file in

@@ -36,7 +36,7 @@ How local services run (text for the README)
   .git, __pycache__, *.pyc, node_modules, .venv, .devenv and editor swap files are
   ignored, plus `x-devenv.ignore` globs. A change restarts only the services
   watching it; the old instance is stopped at once and the new one started
-  after 15 ms without further changes, so a burst (a checkout, a formatter) is
+  after 10 ms without further changes, so a burst (a checkout, a formatter) is
   one restart; a change after the new instance started gives exactly one more.
 - Logs: the last 10,000 lines per service in memory and `.devenv/logs/<unit>.log`
   (rotated once at 10 MiB). Invalid UTF-8 is replaced, ANSI colours are kept, a

@@ -68,7 +68,7 @@ class EngineOptions:
     log_file_cap: int = 10 * 1024 * 1024  # bytes before the file is rotated once
     log_flush_interval: float = 0.2  # seconds; files are flushed this long after a write
     watch: bool = True
-    watch_quiet: float = 0.015  # seconds without changes that end a burst
+    watch_quiet: float = 0.010  # seconds without changes that end a burst
     watch_step_ms: int = 10  # watchfiles' grouping step
     watch_max_group_ms: int = 500  # watchfiles' longest single batch
     watch_backend: str = "auto"  # "auto" (inotify on Linux, else watchfiles), or force one
