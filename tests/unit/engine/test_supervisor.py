@@ -238,4 +238,7 @@ def test_options_from_environment() -> None:
     )
     assert options.watch_quiet == 0.05 and options.watch_step_ms == 20
     assert options.log_ring_size == 500 and options.log_file_cap == 1024 * 1024
-    assert EngineOptions.from_environ({"DEVENV_WATCH_QUIET_MS": "x"}).watch_quiet == EngineOptions().watch_quiet
+    assert (
+        EngineOptions.from_environ({"DEVENV_WATCH_QUIET_MS": "x"}).watch_quiet
+        == EngineOptions().watch_quiet
+    )
