@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devenv.secrets import is_secret_name
+
 EXAMPLE_NAMES = (".env.example", ".env.sample", ".env.template", "example.env")
 PLACEHOLDER_PARTS = ("change-me", "changeme", "change_me", "replace-me", "replaceme")
 PLACEHOLDER_STARTS = ("your-", "your_", "<", "xxx", "todo")
-SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY", "PASS", "CREDENTIAL")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -116,7 +117,7 @@ def placeholder_secrets(values: dict[str, str | None]) -> list[str]:
     """Secret-looking variables whose value is still a placeholder (`change-me`…)."""
     found = []
     for key, value in values.items():
-        if not any(word in key.upper() for word in SECRET_WORDS):
+        if not is_secret_name(key):
             continue
         text = (value or "").strip().lower()
         if any(p in text for p in PLACEHOLDER_PARTS) or text.startswith(PLACEHOLDER_STARTS):

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import secrets as _secrets
 import signal
 import time
@@ -50,6 +49,7 @@ from devenv.events import (
     UnitState,
 )
 from devenv.runtime.base import Unit, UnitContext
+from devenv.secrets import is_secret_name
 
 log = logging.getLogger("devenv.engine")
 
@@ -57,7 +57,6 @@ S = UnitState
 RUNNING_STATES = frozenset({S.STARTING, S.READY, S.UNHEALTHY})
 STATS_RESCAN_EVERY = 5  # samples between scans for new child processes
 BatchCallback = Callable[[str, str, Stream, float, list[str]], None]
-SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
 @dataclass
@@ -247,7 +246,7 @@ class Engine:
             if service.local:
                 env.update(service.local.environment)
             for key, value in env.items():
-                if value and len(value) >= 3 and SECRET_NAME.search(key):
+                if value and len(value) >= 3 and is_secret_name(key):
                     found.add(value)
         return sorted(found)
 

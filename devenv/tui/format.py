@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable, Sequence
 
 from devenv.events import UnitState
+from devenv.secrets import is_secret_name
 
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|KEY", re.IGNORECASE)
 MASK = "••••••"
 DASH = "\N{EN DASH}"  # an empty cell
 
@@ -69,10 +69,6 @@ PREFIX_COLOURS = (
 def resolve_style(style: str, variables: dict[str, str]) -> str:
     """Swap `$name` theme variables for their colours, so Rich can use the style."""
     return re.sub(r"\$([a-z-]+)", lambda m: variables.get(m.group(1), "default"), style)
-
-
-def is_secret_name(name: str) -> bool:
-    return bool(SECRET_NAME.search(name))
 
 
 def mask_environment(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from devenv.events import UnitState
+from devenv.secrets import is_secret_name
 from devenv.tui.format import (
     DASH,
     MASK,
     SecretMasker,
     duration,
-    is_secret_name,
     mask_environment,
     percent,
     size,
@@ -17,7 +17,15 @@ from devenv.tui.format import (
 
 
 def test_secret_names() -> None:
-    for name in ("DB_PASSWORD", "api_token", "SECRET", "AWS_SECRET_ACCESS_KEY", "STRIPE_KEY"):
+    for name in (
+        "DB_PASSWORD",
+        "api_token",
+        "SECRET",
+        "AWS_SECRET_ACCESS_KEY",
+        "STRIPE_KEY",
+        "SSH_PRIVATE_KEY",
+        "PGPASSWD",
+    ):
         assert is_secret_name(name)
     for name in ("DB_HOST", "LOG_LEVEL", "PORT"):
         assert not is_secret_name(name)

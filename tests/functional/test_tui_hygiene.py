@@ -13,7 +13,7 @@ import devenv.tui
 
 TUI = Path(devenv.tui.__file__).parent
 FORBIDDEN = {"docker", "subprocess", "watchfiles", "psutil", "devenv.runtime"}
-ALLOWED_DEVENV = {"devenv.engine.api", "devenv.events", "devenv.tui"}
+ALLOWED_DEVENV = {"devenv.engine.api", "devenv.events", "devenv.secrets", "devenv.tui"}
 
 
 def imported_modules(path: Path) -> set[str]:
