@@ -60,17 +60,17 @@ def container_name(stack: Stack, service: Service, replica: int) -> str:
 
 
 def network_name(stack: Stack, key: str) -> str:
-    spec = stack.networks.get(key) or {}
-    name = spec.get("name") if isinstance(spec, Mapping) else None
-    if isinstance(name, str) and name:
-        return name
-    if isinstance(spec, Mapping) and spec.get("external"):
-        return key
-    return f"{stack.name}_{key}"
+    return _resource_name(stack, stack.networks, key)
 
 
 def volume_name(stack: Stack, key: str) -> str:
-    spec = stack.volumes.get(key) or {}
+    return _resource_name(stack, stack.volumes, key)
+
+
+def _resource_name(stack: Stack, resources: Mapping[str, Any], key: str) -> str:
+    """Compose's name for a top-level network or volume: its `name:`, the key
+    itself when external, else `<project>_<key>`."""
+    spec = resources.get(key) or {}
     name = spec.get("name") if isinstance(spec, Mapping) else None
     if isinstance(name, str) and name:
         return name

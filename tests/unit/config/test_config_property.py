@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from devenv.config import LoadOptions, Stack, load_stack
 from devenv.config.interpolate import TemplateError, substitute
+from devenv.config.xdevenv import KEYS as XDEVENV_KEYS
 from devenv.errors import DevenvError
 
 KEYS = st.sampled_from(
@@ -98,22 +99,7 @@ SERVICE_KEYS = st.sampled_from(
     ]
 )
 XDEVENV = st.dictionaries(
-    st.sampled_from(
-        [
-            "run",
-            "cwd",
-            "shell",
-            "environment",
-            "env_file",
-            "ports",
-            "ready",
-            "watch",
-            "ignore",
-            "replicas",
-            "restart",
-            "wach",
-        ]
-    ),
+    st.sampled_from([*XDEVENV_KEYS, "wach"]),
     TREES,
     max_size=5,
 )
