@@ -1029,6 +1029,7 @@ class Engine:
             rescan = samples % STATS_RESCAN_EVERY == 0
             samples += 1
             live: set[int] = set()
+            await self._sample_containers()
             for rec in self._recs.values():
                 if rec.pid is None or rec.service.kind != "process":
                     continue
@@ -1055,6 +1056,18 @@ class Engine:
             for pid in set(families) - live:
                 del families[pid]
             await asyncio.sleep(self.options.stats_interval)
+
+    async def _sample_containers(self) -> None:
+        """Units without a pid of their own (containers) measure themselves."""
+        recs = [r for r in self._recs.values() if r.unit is not None and r.pid is None]
+        if not recs:
+            return
+        samples = await asyncio.gather(*(r.unit.sample_usage() for r in recs if r.unit))
+        for rec, usage in zip(recs, samples, strict=True):
+            if usage is None:
+                continue
+            rec.cpu, rec.memory = usage
+            self._emit(Stats(rec.name, rec.service.name, *usage))
 
 
 def _describe_exit(code: int) -> str:

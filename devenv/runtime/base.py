@@ -102,6 +102,12 @@ class Unit(abc.ABC):
         matched a readiness pattern); the engine then checks before `interval`."""
         return None
 
+    async def sample_usage(self) -> tuple[float, int] | None:
+        """(CPU in % of one core since the previous call, memory in bytes), or None
+        when it cannot be measured. Processes are measured by the engine from their
+        pid; a unit with no pid of its own (a container) answers here."""
+        return None
+
     @property
     def pid(self) -> int | None:
         return None

@@ -30,6 +30,7 @@ from devenv.runtime.base import ProbeTiming, Unit, UnitContext
 from devenv.runtime.docker_connect import connect, resolve_endpoint
 from devenv.runtime.docker_images import api_reason, ensure_image
 from devenv.runtime.docker_logs import docker_since, pump
+from devenv.runtime.docker_stats import UsageMeter
 
 HEALTH_EXEC_INTERVAL = 0.1  # seconds between devenv's own runs of a healthcheck while starting
 # ...when the container printed something since the last run; a quiet one is
@@ -72,6 +73,7 @@ class ContainerUnit(Unit):
         self._checked_at = 0.0
         self._output_seq = 0  # batches of output seen; bumped by the log thread
         self._output_seq_checked = -1
+        self._usage = UsageMeter()
 
     # -- Unit interface ---------------------------------------------------
 
@@ -145,6 +147,17 @@ class ContainerUnit(Unit):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._exit), timeout=5)
         self._running = False
+
+    async def sample_usage(self) -> tuple[float, int] | None:
+        if not self._running or self.container_id is None or self._client is None:
+            return None
+        try:
+            raw = await asyncio.to_thread(
+                self._client.api.stats, self.container_id, stream=False, one_shot=True
+            )
+        except Exception:  # gone, or the engine went away: no sample this time
+            return None
+        return self._usage.update(raw)
 
     async def check_ready(self) -> tuple[bool, str]:
         if not self._running or self.container_id is None:

@@ -496,3 +496,36 @@ async def test_a_start_cancelled_midway_leaves_no_running_container(
     container = docker_client.containers.get(f"{project}-sleeper-1")
     assert container.status != "running"
     assert not unit.running
+
+
+async def test_cpu_and_memory_come_from_the_stats_api(
+    docker_client: Any, project: str, tmp_path: Path
+) -> None:
+    busy = service(
+        "busy",
+        tmp_path,
+        image="debian:bookworm-slim",
+        command=("sh", "-c", "while :; do :; done"),
+    )
+    idle = service("idle", tmp_path, image="debian:bookworm-slim", command=("sleep", "300"))
+    stack = make_stack(project, tmp_path, busy, idle)
+    ctx = make_context(stack, tmp_path, Recorder())
+    await prepare_project(ctx)
+    units = [ContainerUnit(s, 1, ctx) for s in (busy, idle)]
+    try:
+        for unit in units:
+            await unit.start()
+            assert await unit.sample_usage() is None  # one sample is no rate yet
+
+        async def both_sampled() -> list[tuple[float, int]] | None:
+            await asyncio.sleep(0.3)
+            samples = [await unit.sample_usage() for unit in units]
+            return None if None in samples else samples  # type: ignore[return-value]
+
+        (busy_cpu, busy_memory), (idle_cpu, _) = await until(both_sampled, timeout=30)
+        assert busy_cpu > 20.0 > idle_cpu  # a spinning shell against a sleeping one
+        assert busy_memory > 0
+    finally:
+        for unit in units:
+            await unit.stop(force=True)
+    assert await units[0].sample_usage() is None  # stopped: nothing to measure
