@@ -138,6 +138,7 @@ class _Rec:
     stop_requested: bool = False  # stopped on purpose; a reload must not bring it back
     attempts: int = 0  # launches tried, successful or not
     guarded: int | None = None  # process group registered with the orphan guard
+    guarded_container: str | None = None  # container registered with the orphan guard
     reload_pending: list[str] | None = None
     cpu: float | None = None
     memory: int | None = None
@@ -387,8 +388,7 @@ class Engine:
         )
         if self.options.write_state:
             write_pid(self.state_dir)
-        has_process = any(s.is_process for s in self.stack.services.values())
-        if self.options.watchdog and has_process:
+        if self.options.watchdog and self.stack.services:
             from devenv.engine.watchdog import Guard
 
             self._guard = Guard(self.run_id)
@@ -694,6 +694,9 @@ class Engine:
             if unit.kind == "process" and unit.pid is not None and self._guard is not None:
                 self._guard.add(unit.pid)
                 rec.guarded = unit.pid
+            if unit.container_id is not None and self._guard is not None:
+                self._guard.add_container(unit.container_id, self.docker_host or "")
+                rec.guarded_container = unit.container_id
             self._set(rec, S.STARTING, f"pid {unit.pid}" if unit.pid else "")
             return True
 
@@ -704,9 +707,12 @@ class Engine:
 
     def _release(self, rec: _Rec) -> None:
         """The unit's process is gone: the guard no longer needs to watch it."""
-        if rec.guarded is not None and self._guard is not None:
-            self._guard.remove(rec.guarded)
-        rec.guarded = None
+        if self._guard is not None:
+            if rec.guarded is not None:
+                self._guard.remove(rec.guarded)
+            if rec.guarded_container is not None:
+                self._guard.remove_container(rec.guarded_container)
+        rec.guarded = rec.guarded_container = None
 
     async def _run_until_exit(self, rec: _Rec) -> int:
         assert rec.unit is not None

@@ -60,6 +60,7 @@ class Unit(abc.ABC):
     for replicas (n from 1)."""
 
     kind: Literal["process", "container"]
+    container_id: str | None = None  # set by container units once created
 
     def __init__(self, service: Service, replica: int, ctx: UnitContext) -> None:
         self.service = service

@@ -334,3 +334,43 @@ def test_down_refuses_while_devenv_runs_for_the_project(demo: Path) -> None:
     assert result.returncode == 1
     assert f"devenv is running for this project (pid {holder.pid})" in result.stderr
     assert "devenv stop" in result.stderr
+
+
+def test_sigkill_of_devenv_stops_its_containers(docker_client: Any, tmp_path: Path) -> None:
+    # devenv cannot clean up after SIGKILL; its orphan guard stops the
+    # containers (keeping them, as a normal quit does) through the Engine API.
+    project = project_name()
+    (tmp_path / "compose.yaml").write_text(
+        f"name: {project}\n"
+        "services:\n"
+        "  sleeper:\n"
+        "    image: debian:bookworm-slim\n"
+        "    command: [sh, -c, \"trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done\"]\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devenv", "start", "--no-tui"],
+        cwd=tmp_path,
+        env={**os.environ, "DEVENV_EXTRA_LABELS": f"{TEST_LABEL}=1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while "-- ready" not in proc.stdout.readline():
+            assert time.monotonic() < deadline and proc.poll() is None, "never ready"
+        container = docker_client.containers.get(f"{project}-sleeper-1")
+        assert container.status == "running"
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while container.status == "running":
+            assert time.monotonic() < deadline, "the container outlived devenv"
+            time.sleep(0.1)
+            container.reload()
+        assert container.attrs["State"]["ExitCode"] == 0  # stopped by SIGTERM, not killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        cleanup(docker_client, project)
