@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from devenv.engine.supervisor import Engine
-from devenv.events import Event, StateChanged, Stream, UnitState
+from devenv.events import Event, Progress, StateChanged, Stream, UnitState
 
 PALETTE = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
 RESET = "\x1b[0m"
@@ -43,6 +43,7 @@ class Printer:
         self._buffer: list[str] = []
         self._scheduled = False
         self._last: dict[str, tuple[UnitState, str]] = {}
+        self._last_progress: dict[str, tuple[str, int]] = {}
         self._colors: dict[str, str] = {}
         for index, name in enumerate(names):
             self._colors[name] = PALETTE[index % len(PALETTE)]
@@ -62,6 +63,9 @@ class Printer:
         self._schedule()
 
     def event(self, event: Event) -> None:
+        if isinstance(event, Progress):
+            self.progress(event)
+            return
         if not isinstance(event, StateChanged):
             return
         key = (event.state, event.detail if event.state in _DETAILED else "")
@@ -71,6 +75,25 @@ class Printer:
         text = f"-- {event.state}"
         if event.detail and (event.state in _DETAILED or event.state != UnitState.STARTING):
             text += f": {event.detail}"
+        self.note(event.unit, text)
+
+    def progress(self, event: Progress) -> None:
+        """Pulls and builds as a few lines, not one per report: a line when the
+        phase changes (pulling, downloading, extracting, pulled) and every 20 %.
+        Build output itself arrives as the service's log lines."""
+        if event.action == "build" and not event.status.startswith(("building ", "built ")):
+            return
+        phase = event.status.split(" ", 1)[0].lower()
+        percent = None
+        if event.current is not None and event.total:
+            percent = min(100, event.current * 100 // event.total)
+        key = (phase, (percent or 0) // 20)
+        if self._last_progress.get(event.unit) == key:
+            return
+        self._last_progress[event.unit] = key
+        text = f"-- {event.action}: {event.status}"
+        if percent is not None and event.current is not None and event.total:
+            text += f" {percent}% ({_megabytes(event.current)} of {_megabytes(event.total)})"
         self.note(event.unit, text)
 
     def note(self, unit: str, text: str) -> None:
@@ -93,6 +116,10 @@ class Printer:
             self.out.flush()
         except (BrokenPipeError, ValueError):
             pass
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB"
 
 
 _DETAILED = frozenset({UnitState.WAITING, UnitState.FAILED, UnitState.BACKOFF})
