@@ -136,7 +136,6 @@ def depends_on(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
 
 
 def healthcheck(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
-    from devenv.config.durations import format_duration, parse_duration
 
     if not isinstance(value, dict):
         raise ctx.fail(
@@ -161,20 +160,7 @@ def healthcheck(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
             else:
                 raise ctx.fail(value, k, dotted, "must be a string or a list of strings")
         elif k in ("interval", "timeout", "start_period", "start_interval"):
-            if not isinstance(v, str):
-                raise ctx.fail(
-                    value,
-                    k,
-                    dotted,
-                    f"must be a duration string, not {v!r}",
-                    hint=f"write e.g. {v}s" if isinstance(v, int) else "write e.g. 10s",
-                )
-            try:
-                out[k] = format_duration(parse_duration(v, bare_numbers=False))
-            except ValueError as error:
-                raise ctx.fail(
-                    value, k, dotted, str(error), hint="units: ms, s, m, h (e.g. 1m30s)"
-                ) from None
+            out[k] = _duration(value, k, dotted, v, ctx)
         elif k == "retries":
             try:
                 out[k] = int(v)
@@ -188,20 +174,27 @@ def healthcheck(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
 
 
 def duration_key(raw: YDict, key: str, value: Any, ctx: Context) -> str:
+    return _duration(raw, key, key, value, ctx)
+
+
+def _duration(node: Any, key: str, dotted: str, value: Any, ctx: Context) -> str:
+    """A Compose duration string, normalised as Compose prints it."""
     from devenv.config.durations import format_duration, parse_duration
 
     if not isinstance(value, str):
         raise ctx.fail(
-            raw,
+            node,
             key,
-            key,
+            dotted,
             f"must be a duration string, not {value!r}",
             hint=f"write e.g. {value}s" if isinstance(value, int) else "write e.g. 10s",
         )
     try:
         return format_duration(parse_duration(value, bare_numbers=False))
     except ValueError as error:
-        raise ctx.fail(raw, key, key, str(error)) from None
+        raise ctx.fail(
+            node, key, dotted, str(error), hint="units: ms, s, m, h (e.g. 1m30s)"
+        ) from None
 
 
 def develop(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
