@@ -7,7 +7,6 @@ the exit code is 1 when any line fails.
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -198,14 +197,12 @@ def ports(stack: Stack | None, client: Any) -> Iterator[Check]:
 
 
 def port_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+    from devenv.runtime.ports import port_is_free
+
+    try:
+        return port_is_free(port, host)
+    except OSError:  # e.g. an address this machine does not have: cannot be bound
+        return False
 
 
 def own_ports(stack: Stack, client: Any) -> set[int]:

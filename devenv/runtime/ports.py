@@ -11,7 +11,8 @@ from devenv.errors import PortInUseError
 def port_is_free(port: int, host: str = "0.0.0.0") -> bool:
     """Try to bind it, the way the service will. SO_REUSEADDR so that sockets in
     TIME_WAIT (our own previous instance) do not count as taken."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
