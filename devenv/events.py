@@ -1,7 +1,9 @@
 """The vocabulary shared by the engine, the runtimes and every front end.
 
-Plain data only: unit states and the events the engine publishes. Front ends
-import this module and `devenv.engine.api`, never Docker or subprocess code.
+Plain data only: unit states, the session's status and the events the engine
+publishes. Front ends import this module and `devenv.engine.api`, never Docker
+or subprocess code. Every event is a frozen dataclass of plain values, so it
+can be sent as JSON to a front end in another process (`devenv.control`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ class UnitState(StrEnum):
 
     PENDING = "pending"  # selected, not yet looked at
     WAITING = "waiting"  # on a dependency; `detail` names which and why
-    STARTING = "starting"  # launched (or pulling/building), not yet ready
+    PULLING = "pulling"  # its image is being pulled
+    BUILDING = "building"  # its image (or `x-devenv.build`) is being built
+    STARTING = "starting"  # launched, not yet ready
     READY = "ready"  # probe or healthcheck passed (or started, with none)
     UNHEALTHY = "unhealthy"  # was ready, a probe or healthcheck now fails
     STOPPING = "stopping"
-    STOPPED = "stopped"  # stopped on purpose
-    EXITED = "exited"  # ended on its own; `exit_code` says how
+    STOPPED = "stopped"  # stopped on purpose (by devenv, or outside it: `detail` says)
     CRASHED = "crashed"  # ended with a non-zero code or a signal
     BACKOFF = "backoff"  # crash loop: restarting after a delay; `detail` says when
     COMPLETED = "completed"  # a one-shot task that exited 0
@@ -41,14 +44,18 @@ ACTIVE_STATES = frozenset({UnitState.STARTING, UnitState.READY, UnitState.UNHEAL
 FINAL_STATES = frozenset(
     {
         UnitState.STOPPED,
-        UnitState.EXITED,
         UnitState.CRASHED,
         UnitState.COMPLETED,
         UnitState.FAILED,
     }
 )
+# On the way to running: shown with a spinner, and a quit cancels them.
+PREPARING_STATES = frozenset(
+    {UnitState.PENDING, UnitState.WAITING, UnitState.PULLING, UnitState.BUILDING}
+)
 
 Stream = Literal["stdout", "stderr", "devenv"]
+DockerState = Literal["unused", "connecting", "connected", "unreachable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,19 @@ class LogRecord:
     stream: Stream
     text: str
     ts: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """The session as a whole, beside its units: shown in the UI's header and by
+    `devenv status`."""
+
+    project: str = ""
+    pid: int = 0  # the process the engine runs in
+    docker: DockerState = "unused"
+    docker_detail: str = ""  # why unreachable, or where it is
+    config_error: str | None = None  # a live edit that did not load; the old stack runs
+    stopping: bool = False  # a shutdown is under way
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +94,22 @@ class StateChanged:
 
 @dataclass(frozen=True, slots=True)
 class LogLine:
+    """One line, for subscribers that asked for lines one at a time."""
+
     record: LogRecord
     service: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogBatch:
+    """Lines of one stream of one unit that arrived together (one pipe read): the
+    fast path for front ends. `lines` must not be changed by receivers."""
+
+    unit: str
+    service: str
+    stream: Stream
+    ts: float
+    lines: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,4 +151,32 @@ class Stats:
     memory_bytes: int
 
 
-Event = StateChanged | LogLine | Reloaded | ProbeResult | Progress | Stats
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user should read once, not a log line of a service: a log
+    file that cannot be written, a configuration edit applied or refused."""
+
+    text: str
+    level: Literal["info", "warning", "error"] = "info"
+    unit: str | None = None  # the unit it is about, if any
+    ts: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    """The session's `EngineStatus` changed (Docker lost or back, a config error)."""
+
+    status: EngineStatus
+
+
+Event = (
+    StateChanged
+    | LogLine
+    | LogBatch
+    | Reloaded
+    | ProbeResult
+    | Progress
+    | Stats
+    | Notice
+    | StatusChanged
+)

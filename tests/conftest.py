@@ -4,12 +4,17 @@ DEVENV_REQUIRE_DOCKER=1 (CI), where a missing engine is a failure."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 TEST_LABEL = "dev.devenv.test"  # every container/network/volume a test creates carries it
+# ...with this run's id as its value, so that two test runs on one engine (a
+# developer's and a helper's) never sweep each other's containers.
+TEST_RUN = os.environ.setdefault("DEVENV_TEST_RUN", uuid.uuid4().hex[:12])
+TEST_LABELS = f"{TEST_LABEL}={TEST_RUN}"  # as DEVENV_EXTRA_LABELS takes it
 
 
 def docker_required() -> bool:
@@ -36,8 +41,8 @@ def docker_client() -> Iterator[Any]:
 
 
 def sweep(client: Any) -> None:
-    """Remove every container, network and volume labelled as a test's."""
-    flt = {"label": TEST_LABEL}
+    """Remove every container, network and volume labelled as this run's."""
+    flt = {"label": TEST_LABELS}
     for container in client.containers.list(all=True, filters=flt):
         container.remove(force=True, v=True)
     for network in client.networks.list(filters=flt):

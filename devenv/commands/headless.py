@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from devenv.engine.supervisor import Engine
-from devenv.events import Event, Progress, StateChanged, Stream, UnitState
+from devenv.events import Event, LogBatch, Progress, StateChanged, UnitState
 
 PALETTE = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
 RESET = "\x1b[0m"
@@ -57,9 +57,9 @@ class Printer:
             prefix = self._prefixes[unit] = label + " "
         return prefix
 
-    def lines(self, unit: str, service: str, stream: Stream, ts: float, lines: list[str]) -> None:
-        prefix = self.prefix(unit)
-        self._buffer.append(prefix + ("\n" + prefix).join(lines) + "\n")
+    def lines(self, batch: LogBatch) -> None:
+        prefix = self.prefix(batch.unit)
+        self._buffer.append(prefix + ("\n" + prefix).join(batch.lines) + "\n")
         self._schedule()
 
     def event(self, event: Event) -> None:

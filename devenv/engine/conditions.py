@@ -51,9 +51,9 @@ class DependencyWaits(EngineCore):
         for r in recs:
             if r.state == S.FAILED:
                 return f"{r.name} failed: {r.detail}"
-            if r.state in (S.CRASHED, S.EXITED) and r.want != "run":
+            if r.state in (S.CRASHED,) and r.want != "run":
                 return f"{r.name} {r.state} ({r.detail})"
-            if condition == Condition.COMPLETED and r.state in (S.CRASHED, S.EXITED):
+            if condition == Condition.COMPLETED and r.state in (S.CRASHED,):
                 return f"{r.name} exited with {r.exit_code}"
             if r.state == S.STOPPED:
                 return f"{r.name} is stopped"
@@ -64,7 +64,7 @@ class DependencyWaits(EngineCore):
         def settled(rec: _Rec) -> bool:
             if rec.want != "run" or rec.state in (S.FAILED, *RUNNING_STATES):
                 return True
-            if rec.state in (S.COMPLETED, S.CRASHED, S.BACKOFF, S.EXITED):
+            if rec.state in (S.COMPLETED, S.CRASHED, S.BACKOFF):
                 return True
             return rec.state == S.WAITING and self._blocked(rec)
 
@@ -79,7 +79,7 @@ class DependencyWaits(EngineCore):
             for r in self._by_service[name]:
                 if r.state in (S.FAILED, S.STOPPED):
                     return True
-                ended = r.state in (S.CRASHED, S.EXITED, S.COMPLETED) and r.want != "run"
+                ended = r.state in (S.CRASHED, S.COMPLETED) and r.want != "run"
                 if ended and (dep.condition != Condition.COMPLETED or r.state != S.COMPLETED):
                     return True
                 if r.state == S.WAITING and r is not rec and self._blocked(r):

@@ -19,12 +19,21 @@ from devenv.engine.logs import LogStore
 from devenv.engine.options import EngineOptions
 from devenv.engine.records import S, _Rec
 from devenv.engine.statefile import write_pid, write_status
-from devenv.events import Event, LogLine, LogRecord, Progress, StateChanged, Stream, UnitState
+from devenv.events import (
+    Event,
+    LogBatch,
+    LogLine,
+    LogRecord,
+    Progress,
+    StateChanged,
+    Stream,
+    UnitState,
+)
 from devenv.runtime.base import UnitContext
 
 log = logging.getLogger("devenv.engine")
 
-BatchCallback = Callable[[str, str, Stream, float, list[str]], None]
+BatchCallback = Callable[[LogBatch], None]
 
 
 class EngineCore:
@@ -163,7 +172,7 @@ class EngineCore:
         rec.detail = detail
         if exit_code is not None:
             rec.exit_code = exit_code
-        if state in (S.STOPPED, S.COMPLETED, S.CRASHED, S.EXITED, S.FAILED):
+        if state in (S.STOPPED, S.COMPLETED, S.CRASHED, S.FAILED):
             rec.pid = None
             rec.cpu = rec.memory = None
         self._emit(
@@ -196,9 +205,10 @@ class EngineCore:
         self._logs.add(unit, stream, lines, ts)
         rec = self._recs.get(unit)
         service = rec.service.name if rec else unit
+        batch = LogBatch(unit, service, stream, ts, lines)
         for batch_callback in self._batch_subscribers:
             try:
-                batch_callback(unit, service, stream, ts, lines)
+                batch_callback(batch)
             except Exception:
                 log.exception("log subscriber failed")
         if self._line_subscribers:

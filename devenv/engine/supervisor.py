@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
 from collections.abc import Callable, Sequence
 
-from devenv.engine.api import EngineAPI, UnitInfo, Unsubscribe
+from devenv.config.model import unknown_service
+from devenv.engine.api import EngineAPI, Kind, UnitInfo, Unsubscribe, WaitResult
 from devenv.engine.core import BatchCallback
 from devenv.engine.lifecycle import docker_host_of
 from devenv.engine.options import EngineOptions
@@ -31,7 +34,8 @@ from devenv.engine.records import RUNNING_STATES, S
 from devenv.engine.reload import HotReload
 from devenv.engine.statefile import remove_pid
 from devenv.engine.stats import StatsSampling
-from devenv.events import Event, LogRecord, UnitState
+from devenv.errors import DevenvError
+from devenv.events import DockerState, EngineStatus, Event, LogRecord, UnitState
 from devenv.secrets import is_secret_name
 
 __all__ = ["Engine", "EngineOptions"]
@@ -86,10 +90,37 @@ class Engine(HotReload, StatsSampling):
     def state_of(self, unit: str) -> UnitState:
         return self._recs[unit].state
 
-    def logs(self, unit: str | None = None) -> Sequence[LogRecord]:
-        if unit is not None:
-            return self._logs.records(unit)
-        return self._logs.all_records(self._recs)
+    def status(self) -> EngineStatus:
+        docker: DockerState = "unused" if self.docker_host is None else "connected"
+        return EngineStatus(
+            project=self.stack.name, pid=os.getpid(), docker=docker, stopping=self._closed
+        )
+
+    def logs(
+        self,
+        unit: str | None = None,
+        *,
+        since: float | None = None,
+        grep: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[LogRecord]:
+        if unit is None:
+            records = self._logs.all_records(self._recs)
+        elif unit in self._recs:
+            records = self._logs.records(unit)
+        else:
+            names = [r.name for r in self._by_service.get(unit, [])]
+            if not names:
+                raise unknown_service(unit, [*self._by_service, *self._recs])
+            records = self._logs.all_records(names)
+        if since is not None:
+            records = [r for r in records if r.ts >= since]
+        if grep:
+            pattern = re.compile(grep)
+            records = [r for r in records if pattern.search(r.text)]
+        if limit is not None:
+            records = records[-limit:] if limit > 0 else []
+        return records
 
     def secrets(self) -> Sequence[str]:
         found: set[str] = set()
@@ -160,6 +191,32 @@ class Engine(HotReload, StatsSampling):
             remove_pid(self.state_dir)
         self._started = False  # a later start() sets everything up again
         self._watched = frozenset()
+
+    async def wait(self, units: Sequence[str] = (), timeout: float | None = None) -> WaitResult:
+        self._check_names(units)
+        recs = [self._recs[n] for n in units] if units else list(self._recs.values())
+
+        def verdict() -> WaitResult | None:
+            for rec in recs:
+                if rec.state in (S.FAILED, S.CRASHED, S.STOPPED) or (
+                    rec.state == S.WAITING and self._blocked(rec)
+                ):
+                    return WaitResult("failed", rec.name, f"{rec.state}: {rec.detail}")
+            if all(r.state in (S.READY, S.COMPLETED) for r in recs):
+                return WaitResult("ready")
+            return None
+
+        try:
+            async with asyncio.timeout(timeout):
+                while (result := verdict()) is None:
+                    await self._next_change()
+                return result
+        except TimeoutError:
+            late = next(r for r in recs if r.state not in (S.READY, S.COMPLETED))
+            return WaitResult("timeout", late.name, f"{late.state}: {late.detail}")
+
+    async def set_mode(self, service: str, mode: Kind) -> None:
+        raise DevenvError(f"cannot switch {service} to {mode} yet", service=service)
 
     def request_stats(self, enabled: bool) -> None:
         if enabled and (self._stats_task is None or self._stats_task.done()):

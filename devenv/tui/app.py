@@ -29,13 +29,13 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 from devenv.engine.api import EngineAPI, UnitInfo
 from devenv.events import (
     Event,
+    LogBatch,
     LogLine,
     LogRecord,
     Progress,
     Reloaded,
     StateChanged,
     Stats,
-    Stream,
     UnitState,
 )
 from devenv.tui.format import CHANGING_STATES, SecretMasker
@@ -224,31 +224,23 @@ class DevenvApp(App[int]):
     # ---- engine events -------------------------------------------------------
 
     def _subscribe(self) -> None:
-        # The real engine can hand over output a batch at a time, which is far
-        # cheaper under a flood than one LogLine event per line; any other
-        # EngineAPI gets the plain per-event subscription.
-        batches = getattr(self.engine, "subscribe_log_batches", None)
-        if batches is not None:
-            subscribe: Callable[..., Callable[[], None]] = self.engine.subscribe
-            off_events = subscribe(self._on_engine_event, lines=False)
-            off_batches = batches(self._on_log_batch)
+        # Output comes a batch at a time (far cheaper under a flood than one
+        # LogLine event per line); every other event one by one.
+        off_events = self.engine.subscribe(self._on_engine_event, lines=False)
+        off_batches = self.engine.subscribe_log_batches(self._on_log_batch)
 
-            def unsubscribe() -> None:
-                off_events()
-                off_batches()
+        def unsubscribe() -> None:
+            off_events()
+            off_batches()
 
-            self._unsubscribe = unsubscribe
-        else:
-            self._unsubscribe = self.engine.subscribe(self._on_engine_event)
+        self._unsubscribe = unsubscribe
 
-    def _on_log_batch(
-        self, unit: str, service: str, stream: Stream, ts: float, lines: list[str]
-    ) -> None:
+    def _on_log_batch(self, batch: LogBatch) -> None:
         if threading.get_ident() != self._thread:
-            self.call_from_thread(self._on_log_batch, unit, service, stream, ts, lines)
+            self.call_from_thread(self._on_log_batch, batch)
             return
-        if self.source.wants(unit, service):
-            self._buffer((Meta(unit, service, stream, ts), lines))
+        if self.source.wants(batch.unit, batch.service):
+            self._buffer((Meta(batch.unit, batch.service, batch.stream, batch.ts), batch.lines))
 
     def _on_engine_event(self, event: Event) -> None:
         if threading.get_ident() != self._thread:  # an engine on another loop

@@ -19,6 +19,8 @@ CHANGING_STATES = frozenset(
         UnitState.STARTING,
         UnitState.STOPPING,
         UnitState.BACKOFF,
+        UnitState.PULLING,
+        UnitState.BUILDING,
     }
 )
 
@@ -26,12 +28,13 @@ CHANGING_STATES = frozenset(
 STATE_STYLE: dict[UnitState, str] = {
     UnitState.PENDING: "dim",
     UnitState.WAITING: "dim",
+    UnitState.PULLING: "$text-warning",
+    UnitState.BUILDING: "$text-warning",
     UnitState.STARTING: "$text-warning",
     UnitState.READY: "$text-success",
     UnitState.UNHEALTHY: "$text-error",
     UnitState.STOPPING: "$text-warning",
     UnitState.STOPPED: "dim",
-    UnitState.EXITED: "dim",
     UnitState.CRASHED: "bold $text-error",
     UnitState.BACKOFF: "$text-error",
     UnitState.COMPLETED: "$text-success",
@@ -42,7 +45,6 @@ STATE_GLYPH: dict[UnitState, str] = {
     UnitState.READY: "●",
     UnitState.UNHEALTHY: "▲",
     UnitState.STOPPED: "○",
-    UnitState.EXITED: "○",
     UnitState.CRASHED: "✖",
     UnitState.FAILED: "✖",
     UnitState.COMPLETED: "✔",

@@ -47,11 +47,12 @@ STATE_PRIORITY = (
     UnitState.UNHEALTHY,
     UnitState.STOPPING,
     UnitState.STARTING,
+    UnitState.BUILDING,
+    UnitState.PULLING,
     UnitState.WAITING,
     UnitState.PENDING,
     UnitState.READY,
     UnitState.COMPLETED,
-    UnitState.EXITED,
     UnitState.STOPPED,
 )
 

@@ -22,12 +22,12 @@ from typing import Any
 
 import psutil
 import pytest
+from conftest import TEST_LABELS
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_FILES = ("compose.yaml", "compose", "demo", ".env.example", ".gitignore")
-TEST_LABEL = "dev.devenv.test"
 
 
 def free_port() -> int:
@@ -100,7 +100,7 @@ def demo(tmp_path: Path, docker_client: Any) -> Iterator[tuple[Path, str, int]]:
 
 def test_new_developer_flow(demo: tuple[Path, str, int], docker_client: Any) -> None:
     copy, project, api_port = demo
-    env = {**os.environ, "DEVENV_EXTRA_LABELS": f"{TEST_LABEL}=1"}
+    env = {**os.environ, "DEVENV_EXTRA_LABELS": TEST_LABELS}
     init = subprocess.run(
         [sys.executable, "-m", "devenv", "init"],
         cwd=copy,

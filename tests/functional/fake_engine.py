@@ -7,12 +7,21 @@ so the app sees the same consistency the real engine gives: `units()` and
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from devenv.engine.api import UnitInfo, Unsubscribe
-from devenv.events import Event, LogLine, LogRecord, StateChanged, UnitState
+from devenv.engine.api import EngineAPI, Kind, UnitInfo, Unsubscribe, WaitResult
+from devenv.events import (
+    EngineStatus,
+    Event,
+    LogBatch,
+    LogLine,
+    LogRecord,
+    StateChanged,
+    UnitState,
+)
 
 T0 = 1_700_000_000.0  # a fixed epoch for deterministic uptimes and timestamps
 
@@ -31,7 +40,8 @@ class FakeEngine:
     now: float = T0 + 100
 
     def __post_init__(self) -> None:
-        self._subscribers: list[Callable[[Event], None]] = []
+        self._subscribers: list[tuple[Callable[[Event], None], bool]] = []
+        self._batch_subscribers: list[Callable[[LogBatch], None]] = []
         self._logs: deque[LogRecord] = deque(maxlen=self.ring)
 
     # ---- EngineAPI -------------------------------------------------------------
@@ -44,15 +54,37 @@ class FakeEngine:
     def docker_host(self) -> str | None:
         return self.host
 
-    def subscribe(self, callback: Callable[[Event], None]) -> Unsubscribe:
-        self._subscribers.append(callback)
-        return lambda: self._subscribers.remove(callback)
+    def status(self) -> EngineStatus:
+        return EngineStatus(project=self.project, docker="connected" if self.host else "unused")
+
+    def subscribe(self, callback: Callable[[Event], None], *, lines: bool = True) -> Unsubscribe:
+        entry = (callback, lines)
+        self._subscribers.append(entry)
+        return lambda: self._subscribers.remove(entry)
+
+    def subscribe_log_batches(self, callback: Callable[[LogBatch], None]) -> Unsubscribe:
+        self._batch_subscribers.append(callback)
+        return lambda: self._batch_subscribers.remove(callback)
 
     def units(self) -> Sequence[UnitInfo]:
         return list(self.units_)
 
-    def logs(self, unit: str | None = None) -> Sequence[LogRecord]:
-        return [r for r in self._logs if unit is None or r.unit == unit]
+    def logs(
+        self,
+        unit: str | None = None,
+        *,
+        since: float | None = None,
+        grep: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[LogRecord]:
+        records = [
+            r
+            for r in self._logs
+            if (unit is None or r.unit == unit)
+            and (since is None or r.ts >= since)
+            and (not grep or re.search(grep, r.text))
+        ]
+        return records[-limit:] if limit else records
 
     def secrets(self) -> Sequence[str]:
         return self.secret_values
@@ -92,6 +124,23 @@ class FakeEngine:
             if not unit.state.is_final:
                 self.set_state(unit.name, UnitState.STOPPED)
 
+    async def wait(self, units: Sequence[str] = (), timeout: float | None = None) -> WaitResult:
+        self.calls.append(("wait", tuple(units)))
+        for unit in self.units_:
+            if (not units or unit.name in units) and unit.state in (
+                UnitState.FAILED,
+                UnitState.CRASHED,
+            ):
+                return WaitResult("failed", unit.name, unit.detail)
+        return WaitResult("ready")
+
+    async def set_mode(self, service: str, mode: Kind) -> None:
+        self.calls.append(("set_mode", (service, mode)))
+        for unit in list(self.units_):
+            if unit.service == service:
+                self._update(unit.name, kind=mode)
+        self.set_state(next(u.name for u in self.units_ if u.service == service), UnitState.READY)
+
     def request_stats(self, enabled: bool) -> None:
         self.stats_enabled = enabled
 
@@ -110,8 +159,13 @@ class FakeEngine:
             )
         elif isinstance(event, LogLine):
             self._logs.append(event.record)
-        for callback in list(self._subscribers):
-            callback(event)
+            record = event.record
+            batch = LogBatch(record.unit, event.service, record.stream, record.ts, [record.text])
+            for batch_callback in list(self._batch_subscribers):
+                batch_callback(batch)
+        for callback, lines in list(self._subscribers):
+            if lines or not isinstance(event, LogLine):
+                callback(event)
 
     def set_state(self, unit: str, state: UnitState, detail: str = "", **kw: object) -> None:
         service = self._unit(unit).service
@@ -226,4 +280,9 @@ def demo_engine(**kw: object) -> FakeEngine:
         ]
     ):
         engine.log(unit, text, ts=T0 + 60 + i)
+    return engine
+
+
+def _conforms(engine: FakeEngine) -> EngineAPI:
+    """mypy checks here that the fake implements the front ends' Protocol."""
     return engine

@@ -162,7 +162,7 @@ async def test_tui_drives_the_real_engine(tmp_path: Path) -> None:
         await pilot.press("q")
         await wait_for(pilot, lambda: app.engine_stopped, timeout=20)
     assert all(not pid_alive(p) for p in pids)
-    assert {u.state for u in engine.units()} <= {UnitState.STOPPED, UnitState.EXITED}
+    assert {u.state for u in engine.units()} <= {UnitState.STOPPED}
 
 
 async def test_all_logs_interleave_real_units_with_their_names(tmp_path: Path) -> None:

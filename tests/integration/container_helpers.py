@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conftest import TEST_LABEL, TEST_RUN  # the sweep there uses them
+
 from devenv.config.model import (
     Healthcheck,
     Origin,
@@ -23,8 +25,6 @@ from devenv.config.model import (
 )
 from devenv.events import Progress
 from devenv.runtime.base import UnitContext
-
-TEST_LABEL = "dev.devenv.test"  # as in tests/conftest.py, which the sweep there uses
 
 PG_TEST = ("CMD-SHELL", "pg_isready -h 127.0.0.1 -U app -d app")
 
@@ -74,7 +74,7 @@ def make_stack(name: str, tmp_path: Path, *services: Service, **volumes: Any) ->
 
 
 def service(name: str, tmp_path: Path, **fields: Any) -> Service:
-    labels = {TEST_LABEL: "1", **fields.pop("labels", {})}
+    labels = {TEST_LABEL: TEST_RUN, **fields.pop("labels", {})}
     return Service(
         name=name,
         origin=Origin(tmp_path / "compose.yaml"),

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from container_helpers import TEST_LABEL, cleanup, free_port, project_name
+from conftest import TEST_LABELS
+from container_helpers import cleanup, free_port, project_name
 
 from devenv.config import LoadOptions, load_stack
 from devenv.engine.statefile import PID_FILE
@@ -163,7 +164,7 @@ def test_doctor_reports_a_missing_env_and_a_broken_compose_file(demo: Path) -> N
 
 async def start_infra(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """postgres and redis of the copy, started through the container unit."""
-    monkeypatch.setenv("DEVENV_EXTRA_LABELS", f"{TEST_LABEL}=1")
+    monkeypatch.setenv("DEVENV_EXTRA_LABELS", TEST_LABELS)
     stack = load_stack(LoadOptions(cwd=demo, environ={}))
     ctx = UnitContext(
         stack=stack,
@@ -350,7 +351,7 @@ def test_sigkill_of_devenv_stops_its_containers(docker_client: Any, tmp_path: Pa
     proc = subprocess.Popen(
         [sys.executable, "-m", "devenv", "start", "--no-tui"],
         cwd=tmp_path,
-        env={**os.environ, "DEVENV_EXTRA_LABELS": f"{TEST_LABEL}=1"},
+        env={**os.environ, "DEVENV_EXTRA_LABELS": TEST_LABELS},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

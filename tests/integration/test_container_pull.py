@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TEST_LABEL, TEST_LABELS, TEST_RUN
 from container_helpers import (
-    TEST_LABEL,
     Recorder,
     cleanup,
     make_context,
@@ -165,7 +165,7 @@ def registry_image(docker_client: Any, tmp_path: Path) -> Iterator[tuple[Registr
     )
     source = f"devenv-test-pull-src:{uuid.uuid4().hex[:8]}"
     image, _ = docker_client.images.build(
-        path=str(context), tag=source, labels={TEST_LABEL: "1"}, rm=True, forcerm=True
+        path=str(context), tag=source, labels={TEST_LABEL: TEST_RUN}, rm=True, forcerm=True
     )
     saved = b"".join(image.save(named=True))
     docker_client.images.remove(source, force=True)
@@ -186,7 +186,7 @@ async def test_missing_image_is_pulled_with_progress(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, image = registry_image
-    monkeypatch.setenv("DEVENV_EXTRA_LABELS", f"{TEST_LABEL}=1")
+    monkeypatch.setenv("DEVENV_EXTRA_LABELS", TEST_LABELS)
     project = project_name()
     pulled = service("pulled", tmp_path, image=image)
     stack = make_stack(project, tmp_path, pulled)

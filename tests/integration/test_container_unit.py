@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TEST_LABELS
 from container_helpers import (
-    TEST_LABEL,
     Recorder,
     cleanup,
     free_port,
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture
 def project(docker_client: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("DEVENV_EXTRA_LABELS", f"{TEST_LABEL}=1")
+    monkeypatch.setenv("DEVENV_EXTRA_LABELS", TEST_LABELS)
     name = project_name()
     yield name
     cleanup(docker_client, name)
