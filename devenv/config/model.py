@@ -38,6 +38,18 @@ class Condition(StrEnum):
 
 
 RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
+Kind = Literal["process", "container"]  # how a unit runs
+Mode = Literal["local", "container"]  # the same choice as a user writes it (`x-devenv.mode`)
+WatchAction = Literal["rebuild", "restart", "sync", "sync+restart", "sync+exec"]
+Handover = Literal["off", "proxy", "socket"]
+
+
+def kind_of(mode: Mode) -> Kind:
+    return "process" if mode == "local" else "container"
+
+
+def mode_of(kind: Kind) -> Mode:
+    return "local" if kind == "process" else "container"
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,36 @@ class ReadyProbe:
     timeout: float = 1.0
     start_period: float = 0.0
     retries: int | None = None  # None: keep probing until the service exits
+    # Once ready, how often the probe runs to tell healthy from unhealthy (0: never).
+    health_interval: float = 10.0
+
+
+@dataclass(frozen=True)
+class WatchRule:
+    """One watched path and what a change under it does to a local process.
+
+    `x-devenv.watch` paths are `rebuild` rules (the build steps, if any, then a
+    restart). `develop.watch` entries keep Compose's action: `sync` does nothing
+    (the process reads the files where they are), `restart` and `sync+restart`
+    restart it, `rebuild` builds and restarts, `sync+exec` runs `exec` in the
+    service's working directory."""
+
+    path: Path  # absolute
+    action: WatchAction = "rebuild"
+    ignore: tuple[str, ...] = ()  # globs, on top of the default ignores
+    exec: tuple[str, ...] | None = None  # sync+exec: the argv to run
+    source: Literal["x-devenv", "develop"] = "x-devenv"
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    """One step of `x-devenv.build`, run in the service's working directory before
+    the first start and before each restart a watched change causes. While the
+    steps run, the running instance keeps serving; if one fails, it stays."""
+
+    run: str  # as written, for display
+    argv: tuple[str, ...]  # what runs (`/bin/sh -c run` for shell steps)
+    when: tuple[Path, ...] = ()  # only when one of these changed (and at the first build)
 
 
 @dataclass(frozen=True)
@@ -137,8 +179,17 @@ class LocalProcess:
     ready: ReadyProbe | None = None
     watch: tuple[Path, ...] = ()  # x-devenv.watch plus develop.watch paths, absolute
     ignore: tuple[str, ...] = ()  # glob patterns, added to the default ignores
-    replicas: int = 1
+    replicas: int = 1  # x-devenv.replicas, else Compose's deploy.replicas / scale; 0 runs none
     restart: RestartPolicy = "no"
+    build: tuple[BuildStep, ...] = ()
+    # What each watched path does; `watch` above is the union of their paths.
+    watch_rules: tuple[WatchRule, ...] = ()
+    # Keep the service's port open across restarts: devenv owns `ports` and hands
+    # connections to the newest ready instance ("proxy": the process listens on
+    # $PORT, which devenv picks; "socket": it inherits the listening socket, fd 3,
+    # LISTEN_FDS=1).
+    handover: Handover = "off"
+    rewrite: bool = True  # rewrite Compose-style addresses in its environment
     raw: Mapping[str, Any] = field(
         default_factory=_empty
     )  # the block as written (after interpolation), for `config`
@@ -167,17 +218,49 @@ class Service:
     stop_grace_period: float | None = None
     labels: Mapping[str, str] = field(default_factory=_empty)
     local: LocalProcess | None = None  # set when the service has `x-devenv.run`
+    mode: Mode | None = None  # x-devenv.mode; None: local when it can, else container
     # Every other key, as resolved (networks, secrets, build options, …): kept for
     # `devenv config` and for the container runtime, not interpreted.
     extra: Mapping[str, Any] = field(default_factory=_empty)
 
     @property
-    def kind(self) -> Literal["process", "container"]:
+    def kind(self) -> Kind:
+        """How the service runs unless told otherwise."""
+        if self.mode is not None:
+            return kind_of(self.mode)
         return "process" if self.local is not None else "container"
 
     @property
     def is_process(self) -> bool:
-        return self.local is not None
+        return self.kind == "process"
+
+    @property
+    def kinds(self) -> tuple[Kind, ...]:
+        """The ways it can run: as a process with `x-devenv`, as a container with
+        `image` or `build`."""
+        found: list[Kind] = []
+        if self.local is not None:
+            found.append("process")
+        if self.image is not None or self.build is not None:
+            found.append("container")
+        return tuple(found) or ("container",)
+
+    def replica_count(self, kind: Kind | None = None) -> int:
+        """How many instances run (0: scaled to zero)."""
+        if (kind or self.kind) == "process" and self.local is not None:
+            return self.local.replicas
+        return self.replicas
+
+    def unit_name(self, replica: int, kind: Kind | None = None) -> str:
+        """`api` for a single instance, `api-2` for the second of several."""
+        return f"{self.name}-{replica}" if self.replica_count(kind) > 1 else self.name
+
+    def ports_for(self, replica: int) -> tuple[int, ...]:
+        """The local process's ports for instance `replica` (from 1): each
+        `x-devenv.ports` entry plus replica - 1."""
+        if self.local is None:
+            return ()
+        return tuple(port + replica - 1 for port in self.local.ports)
 
 
 @dataclass(frozen=True)

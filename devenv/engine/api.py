@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from devenv.config.model import Kind as Kind  # re-exported: part of the contract
 from devenv.events import EngineStatus, Event, LogBatch, LogRecord, UnitState
 
 Unsubscribe = Callable[[], None]
-Kind = Literal["process", "container"]
 
 
 @dataclass(frozen=True)
@@ -138,8 +138,8 @@ class EngineAPI(Protocol):
 
     async def set_mode(self, service: str, mode: Kind) -> None:
         """Run `service` as a local process or as a container from now on: the other
-        mode is started and ready before the old one stops. Raises DevenvError when
-        the service has no definition for that mode."""
+        kind is started and ready before the old one stops. Raises DevenvError when
+        the service has no definition for that kind (`UnitInfo.modes`)."""
         ...
 
     async def shutdown(self, force: bool = False) -> None:
