@@ -196,8 +196,7 @@ class ProcessUnit(Unit):
             raise ValueError(f"service {service.name} has no x-devenv.run")
         self.local = local
         self.argv = build_argv(service)
-        offset = replica - 1
-        self.ports = tuple(p + offset for p in local.ports)
+        self.ports = service.ports_for(replica)
         self.stop_signal = parse_signal(service.stop_signal)
         grace = service.stop_grace_period
         self.grace = DEFAULT_GRACE if grace is None else grace
@@ -256,9 +255,15 @@ class ProcessUnit(Unit):
     def probe_timing(self) -> ProbeTiming | None:
         ready = self.local.ready
         if ready is not None:
-            return ProbeTiming(ready.interval, ready.timeout, ready.start_period, ready.retries)
+            return ProbeTiming(
+                ready.interval,
+                ready.timeout,
+                ready.start_period,
+                ready.retries,
+                ready.health_interval or None,
+            )
         if self.ports:
-            return ProbeTiming(interval=0.02, timeout=1.0, health=False)
+            return ProbeTiming(interval=0.02, timeout=1.0, health_interval=None)
         return None
 
     # --- lifecycle ------------------------------------------------------------

@@ -29,6 +29,7 @@ from devenv.config.model import (
     Stack,
     frozen_map,
 )
+from devenv.engine.api import UnitInfo
 from devenv.engine.supervisor import Engine, EngineOptions
 from devenv.events import Event, StateChanged, UnitState
 
@@ -126,7 +127,6 @@ def fast_options(project: Path, **overrides: Any) -> EngineOptions:
         "watch_step_ms": 10,
         "backoff_base": 0.05,
         "backoff_cap": 0.2,
-        "health_interval": 0.1,
         "stop_grace": 2.0,
         "watchdog": True,
     }
@@ -170,12 +170,16 @@ async def wait_state(engine: Engine, unit: str, *states: UnitState, timeout: flo
     deadline = time.monotonic() + timeout
     while engine.state_of(unit) not in states:
         if time.monotonic() > deadline:
-            rec = engine._recs[unit]
+            now = unit_info(engine, unit)
             raise AssertionError(
                 f"timed out after {timeout}s waiting for {unit} to be {'/'.join(states)}; "
-                f"it is {rec.state} ({rec.detail})"
+                f"it is {now.state} ({now.detail})"
             )
         await asyncio.sleep(0.02)
+
+
+def unit_info(engine: Engine, unit: str) -> UnitInfo:
+    return next(u for u in engine.units() if u.name == unit)
 
 
 def free_port() -> int:
