@@ -44,6 +44,7 @@ from devenv.events import (
     Event,
     LogBatch,
     LogRecord,
+    Notice,
     ProbeResult,
     Reloaded,
     StateChanged,
@@ -124,6 +125,7 @@ class Engine:
         self._guard: Any = None
         self._guarded: dict[str, tuple[int | None, str | None]] = {}
         self._containers_ready: asyncio.Future[None] | None = None
+        self._unfollow: Callable[[], None] | None = None  # ends following Docker's events
         self._status = EngineStatus(project=stack.name, pid=os.getpid())
         self._status_handle: asyncio.Handle | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -281,6 +283,9 @@ class Engine:
         await asyncio.gather(*(r.finished() for r in runners))
         for task in list(self._tasks):
             task.cancel()
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
         self._logs.flush()
         self._logs.close()
         if self._guard is not None:
@@ -371,10 +376,12 @@ class Engine:
         if self._containers_ready is None:
             self._containers_ready = asyncio.get_running_loop().create_future()
             try:
-                from devenv.runtime.container import prepare_project
+                from devenv.runtime.container import follow_project, prepare_project
 
                 assert self._ctx is not None
                 await prepare_project(self._ctx)
+                if self._unfollow is None:
+                    self._unfollow = follow_project(self._ctx, self._docker_changed)
             except ImportError as error:
                 failure = DevenvError("container support not available", hint=str(error))
                 self._containers_ready.set_exception(failure)
@@ -627,6 +634,16 @@ class Engine:
         )
 
     # --- session status and the status file ------------------------------------------------
+
+    def _docker_changed(self, state: DockerState, detail: str) -> None:
+        if state == "connecting":
+            return
+        was = self._status.docker
+        self._set_status(docker=state, docker_detail=detail)
+        if state == "unreachable" and was != "unreachable":
+            self.bus.emit(Notice(f"Docker unreachable ({detail}); retrying", "warning"))
+        elif state == "connected" and was == "unreachable":
+            self.bus.emit(Notice("Docker is back: following the containers again"))
 
     def _set_status(
         self,

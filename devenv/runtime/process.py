@@ -416,7 +416,8 @@ class ProcessUnit(Unit):
                 port += self.replica - 1
             return await probes.tcp_probe(host, port, timeout)
         if ready.kind == "http":
-            return await probes.http_probe(ready.target, ready.status, timeout)
+            url = probes.with_port_offset(ready.target, self.local.ports, self.replica - 1)
+            return await probes.http_probe(url, ready.status, timeout)
         return await probes.cmd_probe(ready.target, self.local.cwd, self._env, timeout)
 
     # --- output -----------------------------------------------------------------

@@ -323,6 +323,39 @@ async def test_replicas_get_offset_ports_and_replica_env(project: Path) -> None:
         await engine.shutdown()
 
 
+async def test_each_replica_is_probed_on_its_own_port(project: Path) -> None:
+    base = free_port()
+    while not all(_free(base + i) for i in range(3)):
+        base = free_port()
+    write_script(
+        project,
+        "web.py",
+        """
+        import http.server, os, time
+        if os.environ["DEVENV_REPLICA"] == "2":
+            time.sleep(60)  # replica 2 never listens
+        server = http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])),
+                                        http.server.SimpleHTTPRequestHandler)
+        server.serve_forever()
+        """,
+    )
+    probe = ReadyProbe("http", f"http://127.0.0.1:{base}/", interval=0.05)
+    stack = make_stack(
+        project,
+        service("web", f"{PY} web.py", project, ports=(base,), replicas=3, ready=probe),
+    )
+    engine = Engine(stack, fast_options(project))
+    try:
+        await engine.start()
+        await wait_state(engine, "web-1", S.READY)
+        await wait_state(engine, "web-3", S.READY)
+        await asyncio.sleep(0.5)
+        assert engine.state_of("web-2") == S.STARTING
+        assert str(base + 1) in unit_info(engine, "web-2").detail
+    finally:
+        await engine.shutdown()
+
+
 def _free(port: int) -> bool:
     with socket.socket() as s:
         try:

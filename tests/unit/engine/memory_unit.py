@@ -7,10 +7,18 @@ real processes and containers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import faulthandler
+import gc
+import os
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from devenv.config.model import (
     Condition,
@@ -178,3 +186,28 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str =
 
 def info(engine: Engine, unit: str) -> UnitInfo:
     return next(u for u in engine.units() if u.name == unit)
+
+
+# An engine test that hangs ends the run with every stack and pending task dumped
+# (import `hang_guard` into the test module; run with -s to see the dump).
+HANG_LIMIT = float(os.environ.get("DEVENV_TEST_HANG_LIMIT", "60"))
+
+
+def _dump_pending_tasks() -> None:
+    print("=== unfinished asyncio tasks ===", file=sys.stderr)
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.Task) and not obj.done():
+            with contextlib.suppress(Exception):
+                obj.print_stack(limit=8, file=sys.stderr)
+    sys.stderr.flush()
+
+
+@pytest.fixture(autouse=True)
+def hang_guard() -> Iterator[None]:
+    faulthandler.dump_traceback_later(HANG_LIMIT, exit=True)
+    tasks = threading.Timer(max(HANG_LIMIT - 2, 1), _dump_pending_tasks)
+    tasks.daemon = True
+    tasks.start()
+    yield
+    tasks.cancel()
+    faulthandler.cancel_dump_traceback_later()

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from memory_unit import info, memory_engine, svc, until
+from memory_unit import hang_guard, info, memory_engine, svc, until  # noqa: F401
 
 from devenv.config.model import Condition, Dependency
 from devenv.engine.supervisor import EngineOptions
