@@ -46,6 +46,7 @@ class Command:
     service: Service | None = None  # RESTART: a new definition of the service to run
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     at: float = field(default_factory=time.monotonic)  # when it (the latest merged) was sent
+    build: bool = False  # RELOAD: run the build steps first (`rebuild`, x-devenv.watch)
 
     def absorb(self, other: Command) -> None:
         """`other` joins this command, which is under way: its senders wait for this one."""
@@ -53,6 +54,7 @@ class Command:
         other.waiters = []
         self.changes |= other.changes
         self.at = max(self.at, other.at)
+        self.build = self.build or other.build
 
     def resolve(self) -> None:
         """The command has been applied (or merged into one that was)."""
@@ -71,7 +73,8 @@ def merge(pending: Command | None, new: Command) -> Command:
     # a START after a STOP is a toggle; otherwise the stronger command wins
     toggled = pending.op == Op.STOP and new.op == Op.START
     op = Op.START if toggled else max(pending.op, new.op)
-    return Command(op, changes, service, waiters, max(pending.at, new.at))
+    at = max(pending.at, new.at)
+    return Command(op, changes, service, waiters, at, pending.build or new.build)
 
 
 class Mailbox:

@@ -1,8 +1,11 @@
 """The reloader: one file watcher for the units that watch files, routing each
-change to the units it concerns.
+change to the units it concerns, sorted by what the rule that saw it asks for.
 
-It only reports; what a change does to a unit (build steps, a restart, the
-quiet window that makes a burst one restart) is the unit's runner's business.
+Rules are `WatchRule`s (`x-devenv.watch` paths: `rebuild`; `develop.watch`
+entries keep Compose's action and ignores). It only reports a `UnitChange` per
+unit; what a change does (build steps, a restart, the quiet window that makes a
+burst one restart, running a `sync+exec` command) is decided by the engine and
+the unit's runner.
 """
 
 from __future__ import annotations
@@ -10,12 +13,30 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from devenv.config.model import WatchRule
 from devenv.engine.watcher import Watcher, WatchSpec
 
-OnChanges = Callable[[dict[str, list[str]]], None]  # unit -> changed paths (project-relative)
+RESTARTS = frozenset({"rebuild", "restart", "sync+restart"})
+
+
+@dataclass(frozen=True)
+class UnitChange:
+    """What one burst of file changes means for one unit."""
+
+    unit: str
+    restart: tuple[str, ...] = ()  # changed files whose rules restart it
+    build: bool = False  # one of those rules is `rebuild`: build steps first
+    execs: tuple[tuple[WatchRule, tuple[str, ...]], ...] = ()  # `sync+exec` rules to run
+    synced: tuple[str, ...] = ()  # `sync` only: the process reads them itself
+    at: float = field(default_factory=time.monotonic)  # when, the same for every unit
+
+
+OnChanges = Callable[[list[UnitChange]], None]
 
 # Temporary files editors and tools write next to the real one and rename over
 # it: a change list names the real file, not these (they are gone by then).
@@ -52,10 +73,18 @@ class Reloader:
         self._on_missing = on_missing
         self._watcher: Watcher | None = None
         self._specs: frozenset[WatchSpec] = frozenset()
+        self._rules: dict[str, tuple[str, WatchRule]] = {}  # watcher key -> (unit, rule)
         self._closing: set[asyncio.Task[None]] = set()
 
-    def update(self, specs: Sequence[WatchSpec]) -> None:
-        """Watch exactly these units' paths from now on."""
+    def update(self, rules: Mapping[str, Sequence[WatchRule]]) -> None:
+        """Watch exactly these units' rules from now on."""
+        self._rules = {}
+        specs: list[WatchSpec] = []
+        for unit, unit_rules in rules.items():
+            for number, rule in enumerate(unit_rules):
+                key = f"{unit}#{number}"
+                self._rules[key] = (unit, rule)
+                specs.append(WatchSpec(key, (rule.path,), rule.ignore))
         wanted = frozenset(specs)
         if wanted == self._specs:
             return
@@ -76,8 +105,8 @@ class Reloader:
         )
         watcher.start()
         self._watcher = watcher
-        for unit, path in watcher.missing:
-            self._on_missing(unit, path)
+        for key, path in watcher.missing:
+            self._on_missing(self._rules[key][0], path)
 
     @property
     def backend(self) -> str:
@@ -98,8 +127,38 @@ class Reloader:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
     def _routed(self, routed: dict[str, list[str]]) -> None:
+        at = time.monotonic()
+        restart: dict[str, set[str]] = {}
+        build: set[str] = set()
+        execs: dict[str, list[tuple[WatchRule, tuple[str, ...]]]] = {}
+        synced: dict[str, set[str]] = {}
+        for key, paths in routed.items():
+            known = self._rules.get(key)
+            if known is None:
+                continue
+            unit, rule = known
+            files = meaningful(paths, self._project_dir)
+            if rule.action in RESTARTS:
+                restart.setdefault(unit, set()).update(files)
+                if rule.action == "rebuild":
+                    build.add(unit)
+            elif rule.action == "sync+exec":
+                execs.setdefault(unit, []).append((rule, tuple(files)))
+            else:
+                synced.setdefault(unit, set()).update(files)
+        units = dict.fromkeys([*restart, *execs, *synced])
         self._on_changes(
-            {unit: meaningful(paths, self._project_dir) for unit, paths in routed.items()}
+            [
+                UnitChange(
+                    unit,
+                    tuple(sorted(restart.get(unit, ()))),
+                    unit in build,
+                    tuple(execs.get(unit, ())),
+                    tuple(sorted(synced.get(unit, ()))),
+                    at,
+                )
+                for unit in units
+            ]
         )
 
     def _close_later(self, watcher: Watcher) -> None:

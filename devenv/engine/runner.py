@@ -28,9 +28,10 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from devenv.config.model import Kind, Service
+from devenv.engine.builder import Builder, BuildResult
 from devenv.engine.gate import DependencyGate, UnitSnapshot
 from devenv.engine.machine import Trigger, can_fire, next_state
 from devenv.engine.mailbox import Command, Mailbox, Op
@@ -49,6 +50,7 @@ from devenv.runtime.base import Phase, Unit
 
 log = logging.getLogger("devenv.engine")
 S = UnitState
+T = TypeVar("T")
 
 
 class RunnerHost(Protocol):
@@ -88,6 +90,10 @@ class RunnerHost(Protocol):
     def replaced(self, runner: UnitRunner) -> None:
         """A new instance was launched in place of one that was asked to go
         (a restart or a reload): its dependents may have to follow."""
+        ...
+
+    def builder(self, service: Service) -> Builder | None:
+        """The service's build steps (`x-devenv.build`), shared by its replicas."""
         ...
 
 
@@ -147,18 +153,31 @@ class UnitRunner:
         self._forced = False
         self._escalation: asyncio.Future[None] | None = None
         self._launching = False  # inside unit.start(): a change now may be missed
+        self._building = False  # build steps run: a change now restarts them
 
     # --- what others may do: send commands, read snapshots ---------------------------
 
-    def send(self, op: Op, *, changes: frozenset[str] = frozenset()) -> asyncio.Future[None]:
-        """Queue a command; the future completes once it has been applied."""
+    def send(
+        self,
+        op: Op,
+        *,
+        changes: frozenset[str] = frozenset(),
+        at: float | None = None,
+        build: bool = False,
+    ) -> asyncio.Future[None]:
+        """Queue a command; the future completes once it has been applied. A
+        RELOAD carries the changed files, when they changed (`at`, monotonic:
+        every replica gets the same) and whether build steps are to run."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self._task is None or self._task.done():
             if op in (Op.STOP, Op.HALT, Op.QUIT, Op.KILL):
                 waiter.set_result(None)  # nothing runs: nothing to stop
                 return waiter
             self._task = asyncio.create_task(self._run(), name=f"runner-{self.name}")
-        self._mailbox.put(Command(op, changes, waiters=[waiter]))
+        command = Command(op, changes, waiters=[waiter], build=build)
+        if at is not None:
+            command.at = at
+        self._mailbox.put(command)
         return waiter
 
     @property
@@ -303,13 +322,16 @@ class UnitRunner:
 
     # --- bringing an instance up -------------------------------------------------------
 
-    async def _bring_up(self, command: Command | None, *, check_deps: bool) -> None:
+    async def _bring_up(
+        self, command: Command | None, *, check_deps: bool, build: bool = True
+    ) -> None:
         self.idle = False
         self._backoff_until = None
         if check_deps and self.state != S.PENDING and can_fire(self.state, Trigger.SELECT):
             self._fire(Trigger.SELECT, "")
         try:
-            await self._watching(self._launch(command, check_deps), _Watch.BRING_UP, command)
+            work = self._launch(command, check_deps, build)
+            await self._watching(work, _Watch.BRING_UP, command)
         except _Interrupted:
             return
         except DevenvError as error:
@@ -318,11 +340,17 @@ class UnitRunner:
             log.exception("starting %s", self.name)
             self._failed(f"{type(error).__name__}: {error}", None)
 
-    async def _launch(self, command: Command | None, check_deps: bool) -> None:
+    async def _launch(self, command: Command | None, check_deps: bool, build: bool) -> None:
         if check_deps:
             await self.host.gate.wait(self.service, self._waiting(command))
         if self.host.closing:
             raise _Interrupted
+        builder = self._builder() if build else None
+        if builder is not None and (command is None or command.op != Op.RELOAD or command.build):
+            self._fire(Trigger.BUILD, "")
+            result = await self._build(builder, command)
+            if not result.ok:
+                raise DevenvError(f"build failed: {result.detail}")
         unit = self._unit()
         await self.host.prepare_runtime(self.kind)
         await unit.prepare(self._phase)
@@ -510,33 +538,59 @@ class UnitRunner:
     async def _replace(self, command: Command) -> None:
         if command.op == Op.RELOAD:
             self._reloading_line(command.changes)
+        builder = self._builder() if command.op != Op.RELOAD or command.build else None
         try:
-            await self._watching(self._prepare_replacement(), _Watch.PREPARE, command)
+            built = await self._watching(
+                self._prepare_replacement(command, builder), _Watch.PREPARE, command
+            )
         except _Interrupted:
             self.build = None
             self._publish()
             return
+        if not built:
+            return  # the build failed: the running instance stays
         self.reloads += 1
         await self._take_down(final=False)
         if self._stop_pending():
             self._settle_down()
             return
-        if command.op == Op.RELOAD and not self._has_build_steps():
+        if command.op == Op.RELOAD and builder is None:
             await self._quiet_window(command)
-        await self._bring_up(command, check_deps=False)
+        await self._bring_up(command, check_deps=False, build=False)
         if self._alive:
             self.host.replaced(self)
 
-    async def _prepare_replacement(self) -> None:
-        """While the old instance still serves: wait for what the new one needs."""
+    async def _prepare_replacement(self, command: Command, builder: Builder | None) -> bool:
+        """While the old instance still serves: wait for what the new one needs and
+        build it. False when the build failed (the old instance then stays)."""
         waits, _blocked = self.host.gate.check(self.service)
         if waits:
             self._set_detail(f"restart waits for {'; '.join(waits)}")
             await self.host.gate.wait(self.service, lambda reason, _b: None)
+        if builder is None:
+            return True
+        if command.op == Op.RELOAD:
+            await self._quiet_window(command)  # build once the burst is over
+        self.build = "building"
+        self._publish()
+        result = await self._build(builder, command)
+        self.build = None if result.ok else f"build failed: {result.detail}"
+        self._publish()
+        if not result.ok:
+            self.host.devenv_line(self.name, "the running instance stays; the next change retries")
+        return result.ok
 
-    def _has_build_steps(self) -> bool:
-        local = self.service.local
-        return self.kind == "process" and local is not None and bool(local.build)
+    def _builder(self) -> Builder | None:
+        return self.host.builder(self.service) if self.kind == "process" else None
+
+    async def _build(self, builder: Builder, command: Command | None) -> BuildResult:
+        stamp = command.at if command is not None and command.op == Op.RELOAD else 0.0
+        changes = command.changes if command is not None else frozenset()
+        self._building = True
+        try:
+            return await builder.build(changes, stamp)
+        finally:
+            self._building = False
 
     async def _quiet_window(self, command: Command) -> None:
         """A burst of changes is one restart: launch once no change has come for
@@ -566,8 +620,8 @@ class UnitRunner:
     # --- doing something while watching the mailbox ----------------------------------------
 
     async def _watching(
-        self, work: Coroutine[Any, Any, None], how: _Watch, command: Command | None
-    ) -> None:
+        self, work: Coroutine[Any, Any, T], how: _Watch, command: Command | None
+    ) -> T:
         """Run `work`; commands that arrive meanwhile are left for later, joined to
         `command`, or cancel the work (`_Interrupted`), as `how` says."""
         task = asyncio.ensure_future(work)
@@ -579,6 +633,17 @@ class UnitRunner:
                     with contextlib.suppress(asyncio.CancelledError, _Interrupted):
                         await task
                     raise _Interrupted
+                rebuild = self._building and pending is not None and pending.op == Op.RELOAD
+                if rebuild:
+                    joined = self._mailbox.take()
+                    assert joined is not None
+                    builder = self._builder()
+                    if builder is not None:
+                        builder.request(joined.changes, joined.at)
+                    if command is not None:
+                        command.absorb(joined)
+                    joined.resolve()
+                    continue
                 late = self._launching and pending is not None and pending.op == Op.RELOAD
                 if pending is not None and pending.op in _JOINS[how] and not late:
                     joined = self._mailbox.take()
@@ -597,8 +662,7 @@ class UnitRunner:
                     if not arrival.done():
                         arrival.cancel()
                 if task.done():
-                    task.result()
-                    return
+                    return task.result()
         except BaseException:
             if not task.done():
                 task.cancel()

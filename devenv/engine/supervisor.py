@@ -25,18 +25,19 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from devenv.config.model import Condition, Kind, Service, Stack, unknown_service
+from devenv.config.model import Condition, Kind, Service, Stack, WatchRule, unknown_service
 from devenv.engine.api import EngineAPI, UnitInfo, Unsubscribe, WaitResult
+from devenv.engine.builder import Builder
 from devenv.engine.bus import EventBus
+from devenv.engine.execs import Execs
 from devenv.engine.gate import DependencyGate, Snapshots, UnitSnapshot
 from devenv.engine.logs import LogStore
 from devenv.engine.mailbox import Op
 from devenv.engine.options import EngineOptions
-from devenv.engine.reloader import Reloader
+from devenv.engine.reloader import Reloader, UnitChange
 from devenv.engine.runner import UnitRunner
 from devenv.engine.statefile import remove_pid, write_pid, write_status
 from devenv.engine.stats import StatsSampler
-from devenv.engine.watcher import WatchSpec
 from devenv.errors import DevenvError
 from devenv.events import (
     DockerState,
@@ -131,6 +132,8 @@ class Engine:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._follows: dict[str, asyncio.Task[None]] = {}
+        self._builders: dict[str, Builder] = {}
+        self._execs = Execs(self.devenv_line, self._on_log_batch, self._build_environment)
         self._wanted: set[str] = set()  # units asked to run (and not asked to stop since)
         self._started = False
         self._closing = False
@@ -283,6 +286,7 @@ class Engine:
         await asyncio.gather(*(r.finished() for r in runners))
         for task in list(self._tasks):
             task.cancel()
+        self._execs.close()
         if self._unfollow is not None:
             self._unfollow()
             self._unfollow = None
@@ -318,7 +322,7 @@ class Engine:
                 continue  # waiting on something that will not happen by itself
             if not runner.idle:
                 return False
-            if runner.state != S.STOPPED and self._watch_spec(runner) is not None:
+            if runner.state != S.STOPPED and self._watch_rules(runner):
                 return False
         return True
 
@@ -413,6 +417,38 @@ class Engine:
         if container is not None:
             guard.add_container(container, self.docker_host or "")
         self._guarded[unit.name] = (pid, container)
+
+    def builder(self, service: Service) -> Builder | None:
+        local = service.local
+        if local is None or not local.build:
+            return None
+        builder = self._builders.get(service.name)
+        if builder is None or builder.service != service:
+            builder = Builder(
+                service,
+                self.stack.project_dir,
+                lambda stream, lines: self._service_output(service.name, stream, lines),
+                lambda: self._build_environment(service),
+            )
+            self._builders[service.name] = builder
+        return builder
+
+    def _service_output(self, service: str, stream: Stream, lines: list[str]) -> None:
+        """Output of the service as a whole (its build): in each of its units' logs."""
+        for runner in self._by_service.get(service, []):
+            self._on_log_batch(runner.name, stream, lines)
+
+    def _build_environment(self, service: Service) -> dict[str, str]:
+        from devenv.runtime.process import build_env
+
+        return build_env(
+            service,
+            dict(self.stack.variables),
+            unit=service.name,
+            replica=1,
+            ports=service.ports_for(1),
+            instance=f"{self.run_id}/{service.name}-build/",
+        )
 
     def replaced(self, runner: UnitRunner) -> None:
         service = runner.service.name
@@ -540,30 +576,44 @@ class Engine:
 
     # --- hot reload ----------------------------------------------------------------------
 
-    def _watch_spec(self, runner: UnitRunner) -> WatchSpec | None:
+    def _watch_rules(self, runner: UnitRunner) -> list[WatchRule]:
+        """What the unit watches: its rules (x-devenv.watch, develop.watch) and the
+        paths its build steps run on."""
         local = runner.service.local
-        if runner.kind != "process" or local is None or not local.watch or not self.options.watch:
-            return None
-        return WatchSpec(runner.name, local.watch, local.ignore)
+        if runner.kind != "process" or local is None or not self.options.watch:
+            return []
+        rules = list(local.watch_rules) or [
+            WatchRule(path, "rebuild", local.ignore) for path in local.watch
+        ]
+        watched = {rule.path for rule in rules}
+        for step in local.build:
+            rules.extend(WatchRule(path, "rebuild") for path in step.when if path not in watched)
+        return rules
 
     def _update_watch(self) -> None:
         if self._closing or not self.options.watch:
             return
-        specs = [
-            spec
+        rules = {
+            runner.name: unit_rules
             for runner in self._runners.values()
             if runner.name in self._wanted
-            if (spec := self._watch_spec(runner)) is not None
-        ]
-        self._reloader.update(specs)
+            if (unit_rules := self._watch_rules(runner))
+        }
+        self._reloader.update(rules)
 
-    def _on_changes(self, routed: dict[str, list[str]]) -> None:
+    def _on_changes(self, changes: list[UnitChange]) -> None:
         if self._closing:
             return
-        for unit, changes in routed.items():
-            runner = self._runners.get(unit)
-            if runner is not None:
-                runner.send(Op.RELOAD, changes=frozenset(changes))
+        for change in changes:
+            runner = self._runners.get(change.unit)
+            if runner is None:
+                continue
+            if change.restart:
+                runner.send(
+                    Op.RELOAD, changes=frozenset(change.restart), at=change.at, build=change.build
+                )
+            for rule, files in change.execs:
+                self._execs.run(runner.name, runner.service, rule, files)
 
     # --- output --------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from devenv.config.model import (
+    BuildStep,
     Condition,
     Dependency,
     LocalProcess,
@@ -27,6 +28,7 @@ from devenv.config.model import (
     ReadyProbe,
     Service,
     Stack,
+    WatchRule,
     frozen_map,
 )
 from devenv.engine.api import UnitInfo
@@ -83,6 +85,8 @@ def service(
     environment: Mapping[str, str] | None = None,
     stop_signal: str | None = None,
     grace: float | None = None,
+    build: tuple[BuildStep, ...] = (),
+    watch_rules: tuple[WatchRule, ...] = (),
 ) -> Service:
     deps = {
         dep: Dependency(dep, Condition(cond) if isinstance(cond, str) else cond)
@@ -99,6 +103,8 @@ def service(
         ignore=ignore,
         replicas=replicas,
         restart=restart,  # type: ignore[arg-type]
+        build=build,
+        watch_rules=watch_rules,
     )
     return Service(
         name=name,
@@ -108,6 +114,11 @@ def service(
         stop_grace_period=grace,
         local=local,
     )
+
+
+def step(run: str, *when: Path) -> BuildStep:
+    """A build step run through the shell (as `x-devenv.build` with `shell: true`)."""
+    return BuildStep(run=run, argv=("/bin/sh", "-c", run), when=tuple(when))
 
 
 def make_stack(project: Path, *services: Service, variables: dict[str, str] | None = None) -> Stack:

@@ -30,6 +30,7 @@ from devenv.config.model import (
     frozen_map,
 )
 from devenv.engine.api import UnitInfo
+from devenv.engine.reloader import UnitChange
 from devenv.engine.supervisor import Engine, EngineOptions
 from devenv.runtime.base import Phase, ProbeTiming, Unit, UnitContext
 
@@ -182,6 +183,12 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.002)
+
+
+def changed(engine: Engine, changes: dict[str, list[str]], *, build: bool = True) -> None:
+    """Files changed, as the reloader reports it (one moment for every unit)."""
+    at = time.monotonic()
+    engine._on_changes([UnitChange(u, tuple(f), build, at=at) for u, f in changes.items()])
 
 
 def info(engine: Engine, unit: str) -> UnitInfo:

@@ -9,7 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from memory_unit import hang_guard, info, memory_engine, svc, until  # noqa: F401
+from memory_unit import (  # noqa: F401
+    changed,
+    hang_guard,
+    info,
+    memory_engine,
+    svc,
+    until,
+)
 
 from devenv.config.model import Condition, Dependency
 from devenv.engine.supervisor import EngineOptions
@@ -26,10 +33,10 @@ async def test_changes_while_launching_queue_exactly_one_more(tmp_path: Path) ->
     unit = world.units["api"]
     assert unit.starts == 1
     world.behaviour("api").start_delay = 0.2
-    engine._on_changes({"api": ["a.py"]})
+    changed(engine, {"api": ["a.py"]})
     await until(lambda: unit.launching, what="the relaunch")
     for name in ("b.py", "c.py", "d.py"):  # the new instance is being launched
-        engine._on_changes({"api": [name]})
+        changed(engine, {"api": [name]})
         await asyncio.sleep(0.02)
     await until(lambda: unit.starts == 3, what="one more start")
     await asyncio.sleep(0.3)
@@ -42,7 +49,7 @@ async def test_a_burst_of_changes_is_one_restart(tmp_path: Path) -> None:
     engine, world = memory_engine(tmp_path, svc("api", tmp_path), watch_quiet=0.05)
     await engine.start()
     for n in range(20):
-        engine._on_changes({"api": [f"f{n}.py"]})
+        changed(engine, {"api": [f"f{n}.py"]})
         await asyncio.sleep(0.005)
     await until(lambda: engine.state_of("api") == S.READY and world.units["api"].starts == 2)
     await asyncio.sleep(0.2)
@@ -142,7 +149,7 @@ async def test_a_one_shot_that_runs_again_holds_and_then_restarts_its_dependents
     await starting
     await until(lambda: engine.state_of("api") == S.READY)
     world.behaviour("migrate").start_delay = 0.1
-    engine._on_changes({"migrate": ["migrations/2.sql"], "api": ["api.py"]})
+    changed(engine, {"migrate": ["migrations/2.sql"], "api": ["api.py"]})
     # the api's own restart waits for the migration: the old api keeps serving
     await until(lambda: world.units["migrate"].starts == 2)
     assert world.units["api"].starts == 1 and engine.state_of("api") == S.READY
