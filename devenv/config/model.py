@@ -280,6 +280,9 @@ class Stack:
     # also the base of a local process's environment.
     variables: Mapping[str, str] = field(default_factory=_empty)
     env_file: Path | None = None  # the project's .env, when one was read
+    # Every file the stack was read from (compose files, included and extended
+    # ones, env files, .env): what a live session watches for edits.
+    sources: tuple[Path, ...] = ()
     active_profiles: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
 

@@ -164,17 +164,19 @@ class UnitRunner:
         changes: frozenset[str] = frozenset(),
         at: float | None = None,
         build: bool = False,
+        service: Service | None = None,
     ) -> asyncio.Future[None]:
         """Queue a command; the future completes once it has been applied. A
         RELOAD carries the changed files, when they changed (`at`, monotonic:
-        every replica gets the same) and whether build steps are to run."""
+        every replica gets the same) and whether build steps are to run; a
+        RESTART may carry a new definition of the service (a config edit)."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self._task is None or self._task.done():
             if op in (Op.STOP, Op.HALT, Op.QUIT, Op.KILL):
                 waiter.set_result(None)  # nothing runs: nothing to stop
                 return waiter
             self._task = asyncio.create_task(self._run(), name=f"runner-{self.name}")
-        command = Command(op, changes, waiters=[waiter], build=build)
+        command = Command(op, changes, service, waiters=[waiter], build=build)
         if at is not None:
             command.at = at
         self._mailbox.put(command)
@@ -301,6 +303,8 @@ class UnitRunner:
                 return False  # stopped on purpose (or about to start anyway)
             if op == Op.START and not self.idle and self._backoff_until is not None:
                 return False  # coming back by itself
+            if command.service is not None:
+                self._redefine(command.service)
             again = op in (Op.RESTART, Op.RELOAD) and self.launches > 0
             if again:
                 self.reloads += 1
@@ -538,7 +542,9 @@ class UnitRunner:
     async def _replace(self, command: Command) -> None:
         if command.op == Op.RELOAD:
             self._reloading_line(command.changes)
-        builder = self._builder() if command.op != Op.RELOAD or command.build else None
+        target = command.service or self.service
+        wants_build = command.op != Op.RELOAD or command.build
+        builder = self._builder(target) if wants_build else None
         try:
             built = await self._watching(
                 self._prepare_replacement(command, builder), _Watch.PREPARE, command
@@ -551,6 +557,8 @@ class UnitRunner:
             return  # the build failed: the running instance stays
         self.reloads += 1
         await self._take_down(final=False)
+        if command.service is not None:
+            self._redefine(command.service)
         if self._stop_pending():
             self._settle_down()
             return
@@ -563,10 +571,11 @@ class UnitRunner:
     async def _prepare_replacement(self, command: Command, builder: Builder | None) -> bool:
         """While the old instance still serves: wait for what the new one needs and
         build it. False when the build failed (the old instance then stays)."""
-        waits, _blocked = self.host.gate.check(self.service)
+        target = command.service or self.service
+        waits, _blocked = self.host.gate.check(target)
         if waits:
             self._set_detail(f"restart waits for {'; '.join(waits)}")
-            await self.host.gate.wait(self.service, lambda reason, _b: None)
+            await self.host.gate.wait(target, lambda reason, _b: None)
         if builder is None:
             return True
         if command.op == Op.RELOAD:
@@ -580,8 +589,15 @@ class UnitRunner:
             self.host.devenv_line(self.name, "the running instance stays; the next change retries")
         return result.ok
 
-    def _builder(self) -> Builder | None:
-        return self.host.builder(self.service) if self.kind == "process" else None
+    def _builder(self, service: Service | None = None) -> Builder | None:
+        if self.kind != "process":
+            return None
+        return self.host.builder(service or self.service)
+
+    def _redefine(self, service: Service) -> None:
+        """A new definition (a config edit): the next instance is made from it."""
+        self.service = service
+        self.unit = None
 
     async def _build(self, builder: Builder, command: Command | None) -> BuildResult:
         stamp = command.at if command is not None and command.op == Op.RELOAD else 0.0
