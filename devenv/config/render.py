@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from devenv.config.durations import format_duration
+from devenv.config.compose.durations import format_duration
 from devenv.config.model import Healthcheck, PortMapping, Service, Stack, VolumeMount
 
 

@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from devenv.config.durations import parse_duration
-from devenv.config.envfile import read_env_file
-from devenv.config.errors_at import error_at
-from devenv.config.graph import find_cycle
-from devenv.config.interpolate import TemplateError, substitute
+from devenv.config.compose.durations import parse_duration
+from devenv.config.compose.envfile import read_env_file
+from devenv.config.compose.errors_at import error_at
+from devenv.config.compose.interpolate import TemplateError, substitute
+from devenv.config.compose.schema import RESTART_POLICIES
+from devenv.config.compose.yamlload import YDict, where
 from devenv.config.model import (
     Condition,
     Dependency,
@@ -24,13 +25,12 @@ from devenv.config.model import (
     VolumeMount,
     frozen_map,
 )
-from devenv.config.port_clashes import check_port_clashes
-from devenv.config.resources import file_resource, used_resources
-from devenv.config.resources import networks as networks_of
-from devenv.config.resources import volumes as volumes_of
-from devenv.config.schema import RESTART_POLICIES
-from devenv.config.xdevenv import local_process
-from devenv.config.yamlload import YDict, where
+from devenv.config.stack.graph import find_cycle
+from devenv.config.stack.port_clashes import check_port_clashes
+from devenv.config.stack.resources import file_resource, used_resources
+from devenv.config.stack.resources import networks as networks_of
+from devenv.config.stack.resources import volumes as volumes_of
+from devenv.config.stack.xdevenv import local_process
 from devenv.errors import ConfigError, did_you_mean
 
 # Keys the Service model carries as typed fields; everything else goes to `extra`.

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from devenv.config.canonical import Context, integer, new_like
-from devenv.config.compose_keys import (
+from devenv.config.compose.canonical import Context, integer, new_like
+from devenv.config.compose.errors_at import type_name
+from devenv.config.compose.keys import (
     build,
     depends_on,
     deploy,
@@ -23,12 +24,11 @@ from devenv.config.compose_keys import (
     healthcheck,
     mounts,
 )
-from devenv.config.errors_at import type_name
-from devenv.config.ports import ports
-from devenv.config.schema import (
+from devenv.config.compose.ports import ports
+from devenv.config.compose.schema import (
     SERVICE_KEYS,
 )
-from devenv.config.shapes import (
+from devenv.config.compose.shapes import (
     bytes,
     command,
     devices,
@@ -43,8 +43,8 @@ from devenv.config.shapes import (
     string,
     sysctls,
 )
-from devenv.config.volumes import volumes
-from devenv.config.yamlload import YDict, copy_meta
+from devenv.config.compose.volumes import volumes
+from devenv.config.compose.yamlload import YDict, copy_meta
 from devenv.errors import did_you_mean
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from devenv.config.errors_at import error_at
+from devenv.config.compose.errors_at import error_at
 from devenv.config.model import Service
 
 WILDCARD_HOSTS = {None, "", "0.0.0.0", "::"}

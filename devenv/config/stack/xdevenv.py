@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from devenv.config.durations import parse_duration
-from devenv.config.envfile import read_env_file
-from devenv.config.errors_at import error_at, type_name
+from devenv.config.compose.durations import parse_duration
+from devenv.config.compose.envfile import read_env_file
+from devenv.config.compose.errors_at import error_at, type_name
 from devenv.config.model import LocalProcess, ReadyProbe, RestartPolicy, frozen_map
 from devenv.errors import ConfigError, did_you_mean
 
@@ -220,7 +220,7 @@ def local_process(
 
 
 def _where(node: Any, key: str) -> tuple[str | None, int | None]:
-    from devenv.config.yamlload import where
+    from devenv.config.compose.yamlload import where
 
     return where(node, key)
 

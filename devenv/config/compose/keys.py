@@ -6,21 +6,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from devenv.config.canonical import (
+from devenv.config.compose.canonical import (
     Context,
     boolean,
     integer,
     mapping_or_list,
     new_like,
 )
-from devenv.config.errors_at import type_name
-from devenv.config.schema import (
+from devenv.config.compose.errors_at import type_name
+from devenv.config.compose.schema import (
     CONDITIONS,
     DEPENDS_ON_KEYS,
     HEALTHCHECK_KEYS,
 )
-from devenv.config.shapes import ram_in_bytes
-from devenv.config.yamlload import YDict, YList, copy_meta
+from devenv.config.compose.shapes import ram_in_bytes
+from devenv.config.compose.yamlload import YDict, YList, copy_meta
 from devenv.errors import ConfigError, did_you_mean
 
 
@@ -179,7 +179,7 @@ def duration_key(raw: YDict, key: str, value: Any, ctx: Context) -> str:
 
 def _duration(node: Any, key: str, dotted: str, value: Any, ctx: Context) -> str:
     """A Compose duration string, normalised as Compose prints it."""
-    from devenv.config.durations import format_duration, parse_duration
+    from devenv.config.compose.durations import format_duration, parse_duration
 
     if not isinstance(value, str):
         raise ctx.fail(
