@@ -136,6 +136,9 @@ CASES = [
     ("project_name", [], {"COMPOSE_PROJECT_NAME": "fromenv"}),
     ("project_name", [], {"COMPOSE_PROJECT_NAME": "Bad Name"}),  # both reject
     ("interpolation", ["-p", "Bad"], {}),  # both reject
+    ("develop", [], {}),
+    ("develop", [], {"SRC": "./source"}),
+    ("develop", ["-f", "compose.yaml"], {}),
 ]
 
 

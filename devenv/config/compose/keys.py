@@ -1,5 +1,5 @@
 """Service keys with structure: build, env_file, depends_on, healthcheck,
-develop, deploy, secrets/configs."""
+deploy, secrets/configs (`develop` has its own module)."""
 
 from __future__ import annotations
 
@@ -195,34 +195,6 @@ def _duration(node: Any, key: str, dotted: str, value: Any, ctx: Context) -> str
         raise ctx.fail(
             node, key, dotted, str(error), hint="units: ms, s, m, h (e.g. 1m30s)"
         ) from None
-
-
-def develop(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ctx.fail(raw, key, key, f"must be a mapping, not {type_name(value)}")
-    out = new_like(value)
-    out.update(value)
-    watch = value.get("watch")
-    if watch is not None:
-        if not isinstance(watch, list):
-            raise ctx.fail(value, "watch", "develop.watch", "must be a list")
-        items = []
-        for index, item in enumerate(watch):
-            if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-                raise ctx.fail(
-                    watch,
-                    index,
-                    f"develop.watch[{index}]",
-                    "must be a mapping with `path` and `action`",
-                )
-            entry = dict(item)
-            entry["path"] = ctx.path(item["path"])
-            entry.setdefault("exec", {"command": None})  # as Compose prints it
-            items.append(entry)
-        out["watch"] = copy_meta(watch, YList(items)) if isinstance(watch, YList) else items
-    return out
 
 
 def deploy(raw: YDict, key: str, value: Any, ctx: Context) -> Any:

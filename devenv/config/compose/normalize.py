@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from devenv.config.compose.canonical import Context, integer, new_like
+from devenv.config.compose.develop import develop
 from devenv.config.compose.errors_at import type_name
 from devenv.config.compose.keys import (
     build,
     depends_on,
     deploy,
-    develop,
     duration_key,
     env_file,
     healthcheck,
@@ -84,7 +84,8 @@ def canonical_service(raw: Any, ctx: Context) -> YDict:
     return out
 
 
-_FALSE_IS_ABSENT = {"privileged", "read_only", "stdin_open", "tty", "oom_kill_disable"}
+# Keys left out when their handler returns None (`privileged: false`, `develop:`).
+_FALSE_IS_ABSENT = {"privileged", "read_only", "stdin_open", "tty", "oom_kill_disable", "develop"}
 
 
 _HANDLERS: dict[str, Any] = {

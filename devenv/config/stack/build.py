@@ -30,7 +30,7 @@ from devenv.config.stack.port_clashes import check_port_clashes
 from devenv.config.stack.resources import file_resource, used_resources
 from devenv.config.stack.resources import networks as networks_of
 from devenv.config.stack.resources import volumes as volumes_of
-from devenv.config.stack.xdevenv import local_process
+from devenv.config.stack.xdevenv import XDevenv, read_xdevenv
 from devenv.errors import ConfigError, did_you_mean
 
 # Keys the Service model carries as typed fields; everything else goes to `extra`.
@@ -144,8 +144,8 @@ def _process_warnings(services: Mapping[str, Service], specs: Mapping[str, Any])
     out: list[str] = []
     for name, service in services.items():
         local = service.local
-        if local is None:
-            continue
+        if local is None or service.kind != "process":
+            continue  # as a container, its Compose ports and healthcheck apply
         spec = specs[name]
         if "healthcheck" in spec and local.ready is None:
             file, line = where(spec, "healthcheck")
@@ -224,24 +224,24 @@ def _service(
         spec.line if isinstance(spec, YDict) else None,
     )
     origin = Origin(Path(file) if file else project_dir, line)
-    local = None
+    has_container = bool(spec.get("image") or spec.get("build"))
+    xdevenv = XDevenv(local=None, mode=None)
     if "x-devenv" in spec:
-        develop = spec.get("develop") or {}
-        develop_watch = tuple(Path(w["path"]) for w in develop.get("watch") or [])
         block = spec["x-devenv"]
-        local = local_process(
+        xdevenv = read_xdevenv(
             name,
             block,
             project_dir=Path(block.base_dir) if getattr(block, "base_dir", None) else project_dir,
             variables=variables,
-            develop_watch=develop_watch,
+            develop=spec.get("develop"),
+            has_container=has_container,
             parent=spec,
         )
-    elif not spec.get("image") and not spec.get("build"):
+    if xdevenv.local is None and not has_container:
         raise error_at(
             spec,
             None,
-            "has neither an image nor a build, nor an x-devenv block",
+            "has neither an image nor a build, nor an x-devenv block with `run`",
             service=name,
             hint="add `image:`, `build:`, or `x-devenv: {run: ...}` to run it locally",
         )
@@ -313,7 +313,9 @@ def _service(
         stop_signal=spec.get("stop_signal"),
         stop_grace_period=_seconds(spec.get("stop_grace_period")),
         labels=frozen_map(spec.get("labels") or {}),
-        local=local,
+        local=xdevenv.local,
+        mode=xdevenv.mode,
+        rewrite=xdevenv.rewrite,
         extra=frozen_map(extra),
     )
 

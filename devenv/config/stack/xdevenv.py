@@ -1,22 +1,27 @@
 """The `x-devenv` block: its schema, its checks and its LocalProcess.
 
-A service with `x-devenv` runs as a local process. The block is validated key by
+A service with `x-devenv.run` can run as a local process (by default it does,
+unless `mode: container`). A block without `run` may only say how the service's
+container behaves (`mode: container`, `rewrite`). The block is validated key by
 key; an unknown key is an error naming the file, line and service with the
 closest valid key as a hint. See docs/x-devenv.md for the reference.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from devenv.config.compose.durations import parse_duration
 from devenv.config.compose.envfile import read_env_file
 from devenv.config.compose.errors_at import error_at, type_name
-from devenv.config.model import LocalProcess, ReadyProbe, RestartPolicy, frozen_map
+from devenv.config.model import Handover, LocalProcess, Mode, RestartPolicy, frozen_map
+from devenv.config.stack.build_steps import build_steps
+from devenv.config.stack.checker import Checker, host_path
+from devenv.config.stack.ready import ready_probe
+from devenv.config.stack.watch_rules import watch_rules, watched_paths
 from devenv.errors import ConfigError, did_you_mean
 
 KEYS = (
@@ -31,86 +36,39 @@ KEYS = (
     "ignore",
     "replicas",
     "restart",
+    "build",
+    "mode",
+    "rewrite",
+    "handover",
 )
-PROBE_KINDS = ("http", "tcp", "cmd", "log")
-PROBE_KEYS = (*PROBE_KINDS, "status", "interval", "timeout", "start_period", "retries")
+# Keys that make sense without `run`: they are about the service, not its process.
+SERVICE_KEYS = ("mode", "rewrite")
 RESTARTS = ("no", "on-failure", "always")
+MODES = ("local", "container")
+HANDOVERS = {"true": "proxy", "false": "off", "proxy": "proxy", "socket": "socket", "off": "off"}
 
 
-class _Checker:
-    def __init__(self, service: str, block: Mapping[str, Any]) -> None:
-        self.service = service
-        self.block = block
+@dataclass(frozen=True)
+class XDevenv:
+    """What one service's `x-devenv` block says."""
 
-    def fail(
-        self, node: Any, key: Any, dotted: str, message: str, hint: str | None = None
-    ) -> ConfigError:
-        return error_at(
-            node, key, message, service=self.service, dotted=f"x-devenv.{dotted}", hint=hint
-        )
-
-    def string(self, node: Mapping[str, Any], key: str, dotted: str) -> str:
-        value = node[key]
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.fail(node, key, dotted, f"must be a string, not {type_name(value)}")
-        return str(value)
-
-    def boolean(self, node: Mapping[str, Any], key: str, dotted: str) -> bool:
-        value = node[key]
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            raise self.fail(node, key, dotted, f"must be true or false, not {value!r}")
-        return value
-
-    def integer(self, node: Mapping[str, Any], key: str, dotted: str, low: int, high: int) -> int:
-        value = node[key]
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            number = int(str(value)) if isinstance(value, str) else int(value)
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-        except (TypeError, ValueError):
-            raise self.fail(node, key, dotted, f"must be a whole number, not {value!r}") from None
-        if not low <= number <= high:
-            raise self.fail(node, key, dotted, f"must be between {low} and {high}, not {number}")
-        return number
-
-    def duration(self, node: Mapping[str, Any], key: str, dotted: str) -> float:
-        try:
-            return parse_duration(node[key])
-        except ValueError as error:
-            raise self.fail(
-                node, key, dotted, str(error), hint="write e.g. 500ms, 2s, 1m30s"
-            ) from None
-
-    def string_list(self, node: Mapping[str, Any], key: str, dotted: str) -> list[str]:
-        value = node[key]
-        if isinstance(value, str):
-            return [value]
-        if not isinstance(value, list):
-            raise self.fail(node, key, dotted, f"must be a list of strings, not {type_name(value)}")
-        out = []
-        for index, item in enumerate(value):
-            if not isinstance(item, str):
-                raise self.fail(
-                    value, index, f"{dotted}[{index}]", f"must be a string, not {type_name(item)}"
-                )
-            out.append(item)
-        return out
+    local: LocalProcess | None  # None: the block has no `run`
+    mode: Mode | None
+    rewrite: bool = True
 
 
-def local_process(
+def read_xdevenv(
     service: str,
     block: Any,
     *,
     project_dir: Path,
     variables: Mapping[str, str],
-    develop_watch: tuple[Path, ...] = (),
+    develop: Mapping[str, Any] | None = None,
+    has_container: bool = False,
     parent: Any = None,
-) -> LocalProcess:
-    """The LocalProcess for one service's `x-devenv` block (already interpolated)."""
+) -> XDevenv:
+    """One service's `x-devenv` block (already interpolated). `develop` is the
+    service's canonical `develop` mapping; `has_container`: it has `image` or `build`."""
     if not isinstance(block, dict):
         raise error_at(
             parent,
@@ -120,7 +78,7 @@ def local_process(
             dotted="x-devenv",
             hint="write e.g. x-devenv: {run: python -m app}",
         )
-    check = _Checker(service, block)
+    check = Checker(service, block)
     for key in block:
         if key not in KEYS:
             raise check.fail(
@@ -130,6 +88,29 @@ def local_process(
                 f"unknown key '{key}'",
                 hint=did_you_mean(key, KEYS) or f"valid keys: {', '.join(KEYS)}",
             )
+    mode: Mode | None = None
+    if "mode" in block:
+        value = check.string(block, "mode", "mode")
+        if value not in MODES:
+            raise check.fail(
+                block,
+                "mode",
+                "mode",
+                f"unknown mode {value!r}",
+                hint=did_you_mean(value, MODES) or "use local or container",
+            )
+        mode = cast(Mode, value)
+        if mode == "container" and not has_container:
+            raise check.fail(
+                block,
+                "mode",
+                "mode",
+                "mode container needs the service's `image` or `build`",
+                hint="add image: or build: to the service, or remove mode",
+            )
+    rewrite = check.boolean(block, "rewrite", "rewrite") if "rewrite" in block else True
+    if "run" not in block and block and mode != "local" and all(k in SERVICE_KEYS for k in block):
+        return XDevenv(local=None, mode=mode, rewrite=rewrite)
     if "run" not in block:
         raise error_at(
             parent,
@@ -139,6 +120,18 @@ def local_process(
             dotted="x-devenv.run",
             hint="add e.g. run: python -m app",
         )
+    local = _local_process(check, block, project_dir, variables, develop)
+    return XDevenv(local=local, mode=mode, rewrite=rewrite)
+
+
+def _local_process(
+    check: Checker,
+    block: Mapping[str, Any],
+    project_dir: Path,
+    variables: Mapping[str, str],
+    develop: Mapping[str, Any] | None,
+) -> LocalProcess:
+    service = check.service
     run_value = block["run"]
     if isinstance(run_value, list) and all(isinstance(p, str) for p in run_value):
         run = shlex.join(run_value)
@@ -149,12 +142,12 @@ def local_process(
 
     cwd = project_dir
     if "cwd" in block:
-        cwd = _path(check.string(block, "cwd", "cwd"), project_dir, variables)
+        cwd = host_path(check.string(block, "cwd", "cwd"), project_dir, variables)
     environment: dict[str, str] = {}
     env_files: list[Path] = []
     if "env_file" in block:
         for index, name in enumerate(check.string_list(block, "env_file", "env_file")):
-            path = _path(name, project_dir, variables)
+            path = host_path(name, project_dir, variables)
             env_files.append(path)
             # Read now to catch a missing file or a bad line early; the engine
             # reads it again at each start so that edits take effect.
@@ -178,15 +171,12 @@ def local_process(
                 hint="write e.g. ports: [3000]",
             )
         for index in range(len(value)):
-            ports.append(check.integer(value, index, f"ports[{index}]", 1, 65535))  # type: ignore[arg-type]
+            ports.append(check.integer(value, index, f"ports[{index}]", 1, 65535))
     watch: list[Path] = []
     if "watch" in block:
         watch = [
-            _path(p, project_dir, variables) for p in check.string_list(block, "watch", "watch")
+            host_path(p, project_dir, variables) for p in check.string_list(block, "watch", "watch")
         ]
-    for path in develop_watch:
-        if path not in watch:
-            watch.append(path)
     ignore = check.string_list(block, "ignore", "ignore") if "ignore" in block else []
     replicas = check.integer(block, "replicas", "replicas", 0, 1000) if "replicas" in block else 1
     restart = "no"
@@ -202,7 +192,10 @@ def local_process(
                 hint=did_you_mean(restart, RESTARTS) or "use no, on-failure or always",
             )
     shell = check.boolean(block, "shell", "shell") if "shell" in block else False
-    ready = _ready(check, block) if "ready" in block else None
+    ready = ready_probe(check, block) if "ready" in block else None
+    build = build_steps(check, block, project_dir, variables) if "build" in block else ()
+    rules = watch_rules(watch, ignore, develop, build)
+    handover = _handover(check, block, ports) if "handover" in block else "off"
     return LocalProcess(
         run=run,
         cwd=cwd,
@@ -211,12 +204,38 @@ def local_process(
         env_files=tuple(env_files),
         ports=tuple(ports),
         ready=ready,
-        watch=tuple(watch),
+        watch=watched_paths(rules),
         ignore=tuple(ignore),
         replicas=replicas,
         restart=cast(RestartPolicy, restart),
+        build=build,
+        watch_rules=rules,
+        handover=handover,
         raw=frozen_map(block),
     )
+
+
+def _handover(check: Checker, block: Mapping[str, Any], ports: list[int]) -> Handover:
+    value = block["handover"]
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    if text not in HANDOVERS:
+        raise check.fail(
+            block,
+            "handover",
+            "handover",
+            f"unknown handover {value!r}",
+            hint=did_you_mean(text, HANDOVERS) or "use true (proxy), proxy, socket or false",
+        )
+    handover = cast(Handover, HANDOVERS[text])
+    if handover != "off" and not ports:
+        raise check.fail(
+            block,
+            "handover",
+            "handover",
+            "handover needs x-devenv.ports: the port devenv keeps open across restarts",
+            hint="add e.g. ports: [3000]",
+        )
+    return handover
 
 
 def _where(node: Any, key: str) -> tuple[str | None, int | None]:
@@ -225,16 +244,7 @@ def _where(node: Any, key: str) -> tuple[str | None, int | None]:
     return where(node, key)
 
 
-def _path(value: str, base: Path, variables: Mapping[str, str]) -> Path:
-    import os
-
-    if value == "~" or value.startswith("~/"):
-        value = (variables.get("HOME") or os.path.expanduser("~")) + value[1:]
-    path = Path(value)
-    return Path(os.path.normpath(path if path.is_absolute() else base / path))
-
-
-def _environment(check: _Checker, block: Mapping[str, Any]) -> dict[str, str]:
+def _environment(check: Checker, block: Mapping[str, Any]) -> dict[str, str]:
     value = block["environment"]
     out: dict[str, str] = {}
     if isinstance(value, dict):
@@ -260,80 +270,3 @@ def _environment(check: _Checker, block: Mapping[str, Any]) -> dict[str, str]:
         "environment",
         f"must be a mapping or a list of KEY=VALUE, not {type_name(value)}",
     )
-
-
-def _ready(check: _Checker, block: Mapping[str, Any]) -> ReadyProbe:
-    spec = block["ready"]
-    if not isinstance(spec, dict):
-        raise check.fail(
-            block,
-            "ready",
-            "ready",
-            f"must be a mapping, not {type_name(spec)}",
-            hint='write e.g. ready: {http: "http://localhost:3000/health"}',
-        )
-    for key in spec:
-        if key not in PROBE_KEYS:
-            raise check.fail(
-                spec,
-                key,
-                f"ready.{key}",
-                f"unknown key '{key}'",
-                hint=did_you_mean(key, PROBE_KEYS) or f"valid keys: {', '.join(PROBE_KEYS)}",
-            )
-    kinds = [k for k in PROBE_KINDS if k in spec]
-    if len(kinds) != 1:
-        raise check.fail(
-            block,
-            "ready",
-            "ready",
-            "needs exactly one of http, tcp, cmd, log"
-            if not kinds
-            else f"has {' and '.join(kinds)}; give only one",
-        )
-    kind = kinds[0]
-    target: str
-    if kind == "tcp":
-        value = spec["tcp"]
-        if (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, str) and value.isdigit()
-        ):
-            port = check.integer(spec, "tcp", "ready.tcp", 1, 65535)
-            target = f"127.0.0.1:{port}"
-        elif isinstance(value, str) and re.fullmatch(r".+:[0-9]+", value):
-            port_text = value.rpartition(":")[2]
-            if not 0 < int(port_text) <= 65535:
-                raise check.fail(spec, "tcp", "ready.tcp", f"not a valid port: {port_text}")
-            target = value
-        else:
-            raise check.fail(
-                spec, "tcp", "ready.tcp", f"must be a port or host:port, not {value!r}"
-            )
-    else:
-        target = check.string(spec, kind, f"ready.{kind}")
-        if kind == "http" and not re.match(r"^https?://", target):
-            raise check.fail(
-                spec,
-                "http",
-                "ready.http",
-                f"not an http(s) URL: {target!r}",
-                hint="write e.g. http://localhost:3000/health",
-            )
-        if kind == "log":
-            try:
-                re.compile(target)
-            except re.error as error:
-                raise check.fail(
-                    spec, "log", "ready.log", f"not a valid regular expression: {error}"
-                ) from None
-    probe: dict[str, Any] = {"kind": kind, "target": target}
-    if "status" in spec:
-        if kind != "http":
-            raise check.fail(spec, "status", "ready.status", "only applies to an http probe")
-        probe["status"] = check.integer(spec, "status", "ready.status", 100, 599)
-    for key in ("interval", "timeout", "start_period"):
-        if key in spec:
-            probe[key] = check.duration(spec, key, f"ready.{key}")
-    if "retries" in spec:
-        probe["retries"] = check.integer(spec, "retries", "ready.retries", 0, 1_000_000)
-    return ReadyProbe(**probe)
