@@ -139,6 +139,9 @@ CASES = [
     ("develop", [], {}),
     ("develop", [], {"SRC": "./source"}),
     ("develop", ["-f", "compose.yaml"], {}),
+    ("replicas", [], {}),
+    ("replicas", [], {"WORKERS": "0", "IDLE_LOCAL": "2"}),
+    ("replicas", [], {"WORKERS": "two"}),  # both reject
 ]
 
 

@@ -224,6 +224,7 @@ def _service(
         spec.line if isinstance(spec, YDict) else None,
     )
     origin = Origin(Path(file) if file else project_dir, line)
+    replicas = _replicas(name, spec)
     has_container = bool(spec.get("image") or spec.get("build"))
     xdevenv = XDevenv(local=None, mode=None)
     if "x-devenv" in spec:
@@ -235,6 +236,7 @@ def _service(
             variables=variables,
             develop=spec.get("develop"),
             has_container=has_container,
+            replicas=replicas,
             parent=spec,
         )
     if xdevenv.local is None and not has_container:
@@ -275,10 +277,6 @@ def _service(
                 hint=did_you_mean(policy, RESTART_POLICIES)
                 or "use no, always, on-failure or unless-stopped",
             )
-    deploy = spec.get("deploy") or {}
-    replicas = (
-        deploy.get("replicas") if deploy.get("replicas") is not None else spec.get("scale", 1)
-    )
     extra = {k: v for k, v in spec.items() if k not in MODELLED}
     if restart is not None and ":" in str(restart):
         extra["restart"] = restart  # on-failure:N: the model keeps the policy, render the count
@@ -309,7 +307,7 @@ def _service(
         profiles=tuple(spec.get("profiles") or ()),
         working_dir=spec.get("working_dir"),
         restart=cast(RestartPolicy, str(restart).split(":")[0]) if restart is not None else None,
-        replicas=int(replicas if replicas is not None else 1),
+        replicas=replicas,
         stop_signal=spec.get("stop_signal"),
         stop_grace_period=_seconds(spec.get("stop_grace_period")),
         labels=frozen_map(spec.get("labels") or {}),
@@ -318,6 +316,24 @@ def _service(
         rewrite=xdevenv.rewrite,
         extra=frozen_map(extra),
     )
+
+
+def _replicas(name: str, spec: Mapping[str, Any]) -> int:
+    """`deploy.replicas`, else `scale`, else 1; both set and different is an error,
+    as in Compose."""
+    deploy = spec.get("deploy") or {}
+    replicas, scale = deploy.get("replicas"), spec.get("scale")
+    if replicas is not None and scale is not None and replicas != scale:
+        raise error_at(
+            spec,
+            "scale",
+            f"scale ({scale}) and deploy.replicas ({replicas}) differ",
+            service=name,
+            dotted="scale",
+            hint="keep one of them (docker compose refuses both with distinct values)",
+        )
+    count = replicas if replicas is not None else scale
+    return 1 if count is None else int(count)
 
 
 def _seconds(value: Any) -> float | None:

@@ -65,10 +65,13 @@ def read_xdevenv(
     variables: Mapping[str, str],
     develop: Mapping[str, Any] | None = None,
     has_container: bool = False,
+    replicas: int = 1,
     parent: Any = None,
 ) -> XDevenv:
     """One service's `x-devenv` block (already interpolated). `develop` is the
-    service's canonical `develop` mapping; `has_container`: it has `image` or `build`."""
+    service's canonical `develop` mapping; `has_container`: it has `image` or `build`;
+    `replicas`: Compose's count (`deploy.replicas`/`scale`), the default of
+    `x-devenv.replicas`."""
     if not isinstance(block, dict):
         raise error_at(
             parent,
@@ -120,7 +123,7 @@ def read_xdevenv(
             dotted="x-devenv.run",
             hint="add e.g. run: python -m app",
         )
-    local = _local_process(check, block, project_dir, variables, develop)
+    local = _local_process(check, block, project_dir, variables, develop, replicas)
     return XDevenv(local=local, mode=mode, rewrite=rewrite)
 
 
@@ -130,6 +133,7 @@ def _local_process(
     project_dir: Path,
     variables: Mapping[str, str],
     develop: Mapping[str, Any] | None,
+    compose_replicas: int,
 ) -> LocalProcess:
     service = check.service
     run_value = block["run"]
@@ -178,7 +182,9 @@ def _local_process(
             host_path(p, project_dir, variables) for p in check.string_list(block, "watch", "watch")
         ]
     ignore = check.string_list(block, "ignore", "ignore") if "ignore" in block else []
-    replicas = check.integer(block, "replicas", "replicas", 0, 1000) if "replicas" in block else 1
+    replicas = compose_replicas
+    if "replicas" in block:
+        replicas = check.integer(block, "replicas", "replicas", 0, 1000)
     restart = "no"
     if "restart" in block:
         value = block["restart"]

@@ -280,6 +280,15 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
         ["compose.yaml:9", "develop.watch[0].exec", "needs `command`", "hint:"],
     ),
     (
+        "scale-and-replicas-differ",
+        {
+            "compose.yaml": "services:\n  api:\n    image: x\n    scale: 2\n"
+            "    deploy: {replicas: 3}\n"
+        },
+        {},
+        ["compose.yaml:4", "service 'api'", "scale", "deploy.replicas", "hint:"],
+    ),
+    (
         "same-host-port",
         {
             "compose.yaml": "services:\n  api:\n    image: x\n    ports: ['8080:80']\n"

@@ -241,3 +241,37 @@ def test_container_mode_has_no_local_only_warnings(tmp_path: Path) -> None:
     assert load(tmp_path).warnings == ()
     write(tmp_path, {"compose.yaml": "services:\n  a:\n" + service % ""})
     assert len(load(tmp_path).warnings) == 2
+
+
+def test_replicas_default_to_composes(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": (
+                Path(__file__).parents[2] / "conformance" / "fixtures" / "replicas" / "compose.yaml"
+            ).read_text()
+        },
+    )
+    stack = load(tmp_path)
+    counts = {
+        name: (
+            s.replicas,
+            s.local.replicas if s.local else None,
+            s.replica_count("process") if s.local else None,
+            s.replica_count("container"),
+        )
+        for name, s in stack.services.items()
+    }
+    assert counts == {
+        "worker": (3, 3, 3, 3),
+        "scaled": (2, 2, 2, 2),
+        "both": (2, None, None, 2),
+        "idle": (0, 0, 0, 0),
+        "off": (0, None, None, 0),
+        "own": (4, 1, 1, 4),
+    }
+    idle = stack.service("idle")
+    assert idle.replica_count() == 0
+    assert load(tmp_path, {"IDLE_LOCAL": "2"}).service("idle").replica_count() == 2
+    worker = stack.service("worker")
+    assert [worker.unit_name(n) for n in (1, 2, 3)] == ["worker-1", "worker-2", "worker-3"]
