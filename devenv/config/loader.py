@@ -21,7 +21,7 @@ from devenv.config.compose.discovery import (
     normalize_project_name,
 )
 from devenv.config.compose.envfile import read_env_file
-from devenv.config.model import Stack
+from devenv.config.model import DEVENV_PROFILE, Stack
 from devenv.errors import ConfigError
 
 # The YAML machinery (compose.files, stack.build) is imported in load_stack, so that
@@ -164,6 +164,9 @@ def _load(options: LoadOptions) -> Stack:
     profiles = options.profiles or tuple(
         p.strip() for p in variables.get("COMPOSE_PROFILES", "").split(",") if p.strip()
     )
+    # Services that exist only for devenv (no image, no build) live in this
+    # profile, so plain `docker compose` skips them; devenv always enables it.
+    profiles = tuple(dict.fromkeys((*profiles, DEVENV_PROFILE)))
     return build_stack(
         model,
         name=name,

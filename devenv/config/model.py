@@ -37,6 +37,9 @@ class Condition(StrEnum):
     COMPLETED = "service_completed_successfully"
 
 
+# The Compose profile devenv always enables, on top of --profile/COMPOSE_PROFILES.
+DEVENV_PROFILE = "devenv"
+
 RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
 Kind = Literal["process", "container"]  # how a unit runs
 Mode = Literal["local", "container"]  # the same choice as a user writes it (`x-devenv.mode`)
@@ -287,7 +290,7 @@ class Stack:
     # also the base of a local process's environment.
     variables: Mapping[str, str] = field(default_factory=_empty)
     env_file: Path | None = None  # the project's .env, when one was read
-    active_profiles: tuple[str, ...] = ()
+    active_profiles: tuple[str, ...] = ()  # always includes DEVENV_PROFILE
     warnings: tuple[str, ...] = field(default=())
 
     def service(self, name: str) -> Service:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config_helpers import load, write
+from config_helpers import load, run_cli, write
 
 from devenv.config import Condition, LoadOptions, load_stack
 from devenv.errors import ConfigError, SelectionError
@@ -244,7 +244,29 @@ def test_profiles_from_option_and_variable(tmp_path: Path) -> None:
     assert list(load(tmp_path).services) == ["a"]
     assert list(load(tmp_path, profiles=("dbg",)).services) == ["a", "b"]
     assert list(load(tmp_path, {"COMPOSE_PROFILES": "dbg,other"}).services) == ["a", "b", "c"]
-    assert load(tmp_path, profiles=("dbg",)).active_profiles == ("dbg",)
+    assert load(tmp_path, profiles=("dbg",)).active_profiles == ("dbg", "devenv")
+
+
+def test_the_devenv_profile_is_always_on(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n"
+            "  api:\n    image: x\n    depends_on: {stub: {condition: service_started, "
+            "required: false}}\n"
+            "  stub:\n    profiles: [devenv]\n    x-devenv: {run: python -m stub}\n"
+            "  dbg:\n    image: y\n    profiles: [debug]\n"
+        },
+    )
+    for options in ({}, {"profiles": ("debug",)}, {"profiles": ("devenv",)}):
+        stack = load(tmp_path, **options)
+        assert "stub" in stack.services
+        assert stack.active_profiles.count("devenv") == 1
+    assert list(load(tmp_path, {"COMPOSE_PROFILES": "debug"}).services) == ["api", "stub", "dbg"]
+    assert stack.service("api").depends_on["stub"].required is False
+    shown = run_cli(tmp_path, "config", "--services")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["api", "stub"]
 
 
 def test_unknown_keys_compose_supports_are_kept(tmp_path: Path) -> None:
