@@ -1,5 +1,6 @@
 """From the merged canonical model to the Stack: profiles, environment files,
-dependency checks, port clashes, and the typed model objects."""
+dependency checks and the typed model objects. (Host ports that clash are a
+question for the start: see port_clashes.)"""
 
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ from devenv.config.model import (
     frozen_map,
 )
 from devenv.config.stack.graph import find_cycle
-from devenv.config.stack.port_clashes import check_port_clashes
 from devenv.config.stack.resources import file_resource, used_resources
 from devenv.config.stack.resources import networks as networks_of
 from devenv.config.stack.resources import volumes as volumes_of
@@ -104,7 +104,6 @@ def build_stack(
     built: dict[str, Service] = {}
     for service_name, spec in active.items():
         built[service_name] = _service(service_name, spec, project_dir, variables)
-    check_port_clashes(built, active)
     warnings = [*warnings, *_process_warnings(built, active)]
     used = used_resources(built)
     uses_default = "default" in used["networks"]

@@ -289,24 +289,6 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
         ["compose.yaml:4", "service 'api'", "scale", "deploy.replicas", "hint:"],
     ),
     (
-        "same-host-port",
-        {
-            "compose.yaml": "services:\n  api:\n    image: x\n    ports: ['8080:80']\n"
-            "  web:\n    image: y\n    ports: ['8080:8080']\n"
-        },
-        {},
-        ["compose.yaml:7", "service 'web'", "ports[0]", "8080", "service 'api'", "hint:"],
-    ),
-    (
-        "process-port-vs-container-port",
-        {
-            "compose.yaml": "services:\n  db:\n    image: x\n    ports: ['3000:80']\n"
-            "  api:\n    x-devenv:\n      run: x\n      ports: [3000]\n"
-        },
-        {},
-        ["compose.yaml:8", "service 'api'", "3000", "service 'db'"],
-    ),
-    (
         "replica-ports-overlap",
         {
             "compose.yaml": "services:\n  api:\n"
