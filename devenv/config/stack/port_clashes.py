@@ -65,6 +65,11 @@ class PortClash:
 
     def message(self) -> str:
         port = f"{self.first.port}/{self.first.protocol}"
+        if self.first.unit == self.second.unit:
+            return (
+                f"host port {port} is claimed twice by service '{self.first.service}': "
+                f"{self.first.key} and {self.second.key}"
+            )
         if self.first.service == self.second.service:
             return (
                 f"host port {port} is claimed twice by service '{self.first.service}': "
@@ -76,6 +81,8 @@ class PortClash:
         )
 
     def hint(self) -> str:
+        if self.first.unit == self.second.unit:
+            return "give one of them another host port"
         if self.first.service == self.second.service:
             if self.first.kind == "container":
                 return "publish a range (e.g. '8000-8003:80') or no host port, or run one replica"

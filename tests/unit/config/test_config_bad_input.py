@@ -289,16 +289,6 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
         ["compose.yaml:4", "service 'api'", "scale", "deploy.replicas", "hint:"],
     ),
     (
-        "replica-ports-overlap",
-        {
-            "compose.yaml": "services:\n  api:\n"
-            "    x-devenv: {run: x, ports: [3000], replicas: 3}\n"
-            "  web:\n    x-devenv:\n      run: y\n      ports: [3002]\n"
-        },
-        {},
-        ["compose.yaml:7", "service 'web'", "x-devenv.ports[0]", "3002", "service 'api'"],
-    ),
-    (
         "broken-dotenv-line",
         {
             "compose.yaml": "services:\n  api:\n    image: x\n",

@@ -107,6 +107,20 @@ def test_container_replicas_on_one_fixed_port_clash_but_a_range_is_shared(
     assert ports == {7000, 7100, 7101, 7102}
 
 
+def test_replicas_of_local_processes_clash_with_another_process(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n  api:\n"
+            "    x-devenv: {run: x, ports: [3000], replicas: 3}\n"
+            "  web:\n    x-devenv:\n      run: y\n      ports: [3002]\n"
+        },
+    )
+    (clash,) = host_port_clashes(load(tmp_path), {})
+    assert (clash.first.unit, clash.second.unit, clash.port) == ("api-3", "web", 3002)
+    assert clash.second.key == "x-devenv.ports[0]"
+
+
 def test_scaled_to_zero_claims_nothing(tmp_path: Path) -> None:
     stack = stack_of(tmp_path, "idle", "api")
     assert [c for c in host_port_claims(stack, {}) if c.service == "idle"] == []
