@@ -274,6 +274,18 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Rewrite:
+    """One value in a service's environment that devenv rewrote so that the
+    addresses in it reach the services where they run now
+    (`postgres://app@db:5432/app` -> `postgres://app@127.0.0.1:15432/app`)."""
+
+    variable: str
+    before: str
+    after: str
+    target: str  # the service addressed (several: "db, redis", in order of appearance)
+
+
+@dataclass(frozen=True)
 class Stack:
     """A whole project: its services in file order, plus the top-level resources."""
 
