@@ -20,7 +20,7 @@ from devenv.config.compose.discovery import (
     find_default_files,
     normalize_project_name,
 )
-from devenv.config.compose.envfile import read_env_file
+from devenv.config.compose.envfile import read_dotenv
 from devenv.config.model import DEVENV_PROFILE, Stack
 from devenv.errors import ConfigError
 
@@ -42,39 +42,6 @@ class LoadOptions:
     # depend on are enabled even when their profiles are not. (Stack.select()
     # then narrows the stack to them.)
     services: tuple[str, ...] = ()
-
-
-def read_dotenv(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """A project's .env, with `${VAR}` in values expanded (earlier lines, then the
-    environment), as Compose does; single-quoted values stay literal."""
-    from devenv.config.compose.interpolate import TemplateError, substitute
-
-    raw = read_env_file(path)
-    quoted = _single_quoted_keys(path)
-    values: dict[str, str] = {}
-    for key, value in raw.items():
-        if value is None:
-            continue
-        if "$" in value and key not in quoted:
-            lookup = {**values, **environ}
-            try:
-                value = substitute(value, lookup)
-            except TemplateError as error:
-                raise ConfigError(str(error), file=path, key=key) from None
-        values[key] = value
-    return values
-
-
-def _single_quoted_keys(path: Path) -> set[str]:
-    import io
-
-    from dotenv.parser import parse_stream
-
-    keys: set[str] = set()
-    for binding in parse_stream(io.StringIO(path.read_text(encoding="utf-8"))):
-        if binding.key and "='" in binding.original.string.replace(" ", ""):
-            keys.add(binding.key)
-    return keys
 
 
 def load_stack(options: LoadOptions | None = None) -> Stack:

@@ -143,6 +143,8 @@ CASES = [
     ("replicas", [], {"WORKERS": "0", "IDLE_LOCAL": "2"}),
     ("replicas", [], {"WORKERS": "two"}),  # both reject
     ("port_clash", [], {}),
+    ("env_file_rules", [], {}),
+    ("env_file_rules", [], {"SHADOWED": "shell", "FROM_SHELL": "shell", "PLAIN": "shell"}),
     # devenv always enables the `devenv` profile: the oracle is told so explicitly
     ("devenv_profile", ["-f", "compose.images.yaml", "--profile", "devenv"], {}),
     (

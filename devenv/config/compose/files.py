@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from devenv.config.compose.canonical import Context, new_like
-from devenv.config.compose.envfile import read_env_file
+from devenv.config.compose.envfile import env_file_values
 from devenv.config.compose.errors_at import error_at, type_name
 from devenv.config.compose.interpolate import interpolate_tree
 from devenv.config.compose.merge import merge
@@ -185,8 +185,11 @@ class Reader:
             )
             variables: dict[str, str] = {}
             for env_path in candidates:
-                values = read_env_file(env_path, key=f"{dotted}.env_file")
-                variables.update({k: v for k, v in values.items() if v is not None})
+                variables.update(
+                    env_file_values(
+                        env_path, self.variables, earlier=variables, key=f"{dotted}.env_file"
+                    )
+                )
             variables.update(self.variables)  # the including project's variables win
             sub = Reader(variables, self.warnings, self._unset, (*self._stack, path))
             sub_model = sub.read_all(files, project_dir)

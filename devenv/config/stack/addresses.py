@@ -30,8 +30,9 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from devenv.config.compose.envfile import read_env_file
+from devenv.config.compose.envfile import X_DEVENV_MISSING_HINT, env_file_values
 from devenv.config.model import Kind, Rewrite, Service, Stack
 from devenv.errors import ConfigError
 
@@ -113,7 +114,7 @@ def rewrite_environment(
     environment = dict(service.environment)
     if not service.rewrite:
         return RewrittenEnvironment(environment)
-    overridden = _overridden(service) if kind == "process" else set()
+    overridden = _overridden(stack, service) if kind == "process" else set()
     scanner = _Scanner(stack, service, kind, kinds)
     rewrites: list[Rewrite] = []
     notes: list[str] = []
@@ -131,14 +132,28 @@ def rewrite_environment(
     return RewrittenEnvironment(environment, tuple(rewrites), extra_hosts, tuple(notes))
 
 
-def _overridden(service: Service) -> set[str]:
+def _overridden(stack: Stack, service: Service) -> set[str]:
     local = service.local
     if local is None:
         return set()
     names = set(local.environment)
     for index, path in enumerate(local.env_files):
-        names.update(read_env_file(path, service=service.name, key=f"x-devenv.env_file[{index}]"))
+        names.update(x_devenv_env_file(stack, service, index, path))
     return names
+
+
+def x_devenv_env_file(
+    stack: Stack, service: Service, index: int, path: Path, earlier: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """One of `x-devenv.env_file`, read now (edits take effect at the next start)."""
+    return env_file_values(
+        path,
+        stack.variables,
+        earlier=earlier,
+        service=service.name,
+        key=f"x-devenv.env_file[{index}]",
+        missing_hint=X_DEVENV_MISSING_HINT,
+    )
 
 
 def _has_host_alias(service: Service) -> bool:

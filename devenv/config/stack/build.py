@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from devenv.config.compose.durations import parse_duration
-from devenv.config.compose.envfile import read_env_file
+from devenv.config.compose.envfile import env_file_values
 from devenv.config.compose.errors_at import error_at
-from devenv.config.compose.interpolate import TemplateError, substitute
 from devenv.config.compose.schema import RESTART_POLICIES
 from devenv.config.compose.yamlload import YDict, where
 from devenv.config.model import (
@@ -194,22 +193,19 @@ def _environment(
         if not path.is_file() and not entry.get("required", True):
             continue
         try:
-            values = read_env_file(path, service=name, key=f"env_file[{index}]")
+            values = env_file_values(
+                path,
+                variables,
+                earlier={k: v for k, v in env.items() if v is not None},
+                service=name,
+                key=f"env_file[{index}]",
+            )
         except ConfigError as error:
-            if error.line is None:  # a missing file: point at the env_file entry
+            if error.line is None and not path.is_file():  # point at the env_file entry
                 error.file, error.line = where(spec.get("env_file"), index)
                 error.message = f"env file not found: {path}"
             raise
-        for key, value in values.items():
-            if value is None:
-                env[key] = variables.get(key)
-                continue
-            try:
-                env[key] = substitute(
-                    value, {**variables, **{k: v for k, v in env.items() if v is not None}}
-                )
-            except TemplateError as error:
-                raise ConfigError(str(error), file=path, service=name, key=key) from None
+        env.update(values)
     for key, value in (spec.get("environment") or {}).items():
         env[key] = variables.get(key) if value is None else value
     return env

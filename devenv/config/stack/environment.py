@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from devenv.config.compose.envfile import read_env_file
 from devenv.config.model import Kind, Rewrite, Service, Stack
-from devenv.config.stack.addresses import rewrite_environment
+from devenv.config.stack.addresses import rewrite_environment, x_devenv_env_file
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,7 @@ def service_environment(
     env = {k: v for k, v in rewritten.environment.items() if v is not None}
     if kind == "process" and service.local is not None:
         for index, path in enumerate(service.local.env_files):
-            values = read_env_file(path, service=service.name, key=f"x-devenv.env_file[{index}]")
-            env.update({k: v for k, v in values.items() if v is not None})
+            env.update(x_devenv_env_file(stack, service, index, path, earlier=env))
         env.update(service.local.environment)
     return ServiceEnvironment(
         service=service.name,

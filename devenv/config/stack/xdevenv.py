@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from devenv.config.compose.envfile import read_env_file
+from devenv.config.compose.envfile import X_DEVENV_MISSING_HINT, env_file_values
 from devenv.config.compose.errors_at import error_at, type_name
 from devenv.config.model import Handover, LocalProcess, Mode, RestartPolicy, frozen_map
 from devenv.config.stack.build_steps import build_steps
@@ -156,9 +156,15 @@ def _local_process(
             # Read now to catch a missing file or a bad line early; the engine
             # reads it again at each start so that edits take effect.
             try:
-                read_env_file(path, service=service, key=f"x-devenv.env_file[{index}]")
+                env_file_values(
+                    path,
+                    variables,
+                    service=service,
+                    key=f"x-devenv.env_file[{index}]",
+                    missing_hint=X_DEVENV_MISSING_HINT,
+                )
             except ConfigError as error:
-                if error.line is None:
+                if error.line is None and not path.is_file():
                     error.file, error.line = _where(block, "env_file")
                 raise
     if "environment" in block:
