@@ -26,13 +26,14 @@ def resolve_kinds(
                 raise unknown_service(name, stack.services)
             if asked.get(name, kind) != kind:
                 raise SelectionError(
-                    f"service '{name}' is asked to run both locally and as a container",
+                    "is asked to run both locally and as a container",
+                    service=name,
                     hint="give it to one of --local and --container",
                 )
             service = stack.services[name]
             if kind not in service.kinds:
                 raise SelectionError(
-                    f"service '{name}' cannot run {_as(kind)}: {_why_not(kind)}",
+                    f"cannot run {_as(kind)}: {_why_not(kind)}",
                     service=name,
                     hint=_fix(kind),
                 )

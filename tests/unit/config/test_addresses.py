@@ -359,7 +359,7 @@ def test_resolved_through_the_cli(tmp_path: Path) -> None:
     ]
     bad = run_cli(tmp_path, "config", "--resolved", "--local", "db")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
-    assert "service 'db' cannot run locally" in bad.stderr
+    assert "service 'db': cannot run locally: it has no x-devenv.run" in bad.stderr
 
 
 @pytest.fixture(scope="module")
