@@ -116,6 +116,7 @@ class ConfigWatcher:
         self._files: tuple[Path, ...] = ()
         self._timer: asyncio.TimerHandle | None = None
         self._loading: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None  # a replaced watcher's close
         self._again = False
 
     def watch(self, files: Iterable[Path]) -> None:
@@ -125,7 +126,7 @@ class ConfigWatcher:
         self._files = wanted
         old, self._watcher = self._watcher, None
         if old is not None:
-            asyncio.ensure_future(old.close())
+            self._closing = asyncio.ensure_future(old.close())
         specs = [WatchSpec("config", (path,)) for path in wanted]
         self._watcher = Watcher(
             specs,

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devenv.config.canonical import Context, new_like
-from devenv.config.envfile import read_env_file
-from devenv.config.errors_at import error_at, type_name
-from devenv.config.interpolate import interpolate_tree
-from devenv.config.merge import merge
-from devenv.config.normalize import canonical_service
-from devenv.config.schema import EXTENDS_KEYS, INCLUDE_KEYS, TOP_LEVEL_KEYS
-from devenv.config.yamlload import YDict, copy_meta, load_yaml_file, where
+from devenv.config.compose.canonical import Context, new_like
+from devenv.config.compose.envfile import env_file_values
+from devenv.config.compose.errors_at import error_at, type_name
+from devenv.config.compose.interpolate import interpolate_tree
+from devenv.config.compose.merge import merge
+from devenv.config.compose.normalize import canonical_service
+from devenv.config.compose.schema import EXTENDS_KEYS, INCLUDE_KEYS, TOP_LEVEL_KEYS
+from devenv.config.compose.yamlload import YDict, copy_meta, load_yaml_file, where
 from devenv.errors import ConfigError, did_you_mean
 
 RESOURCES = ("volumes", "networks", "secrets", "configs", "models")
@@ -185,8 +185,11 @@ class Reader:
             )
             variables: dict[str, str] = {}
             for env_path in candidates:
-                values = read_env_file(env_path, key=f"{dotted}.env_file")
-                variables.update({k: v for k, v in values.items() if v is not None})
+                variables.update(
+                    env_file_values(
+                        env_path, self.variables, earlier=variables, key=f"{dotted}.env_file"
+                    )
+                )
             variables.update(self.variables)  # the including project's variables win
             sub = Reader(variables, self.warnings, self._unset, (*self._stack, path))
             sub_model = sub.read_all(files, project_dir)
@@ -335,7 +338,7 @@ class Reader:
 
 
 def _abs(path: Path, base: Path) -> Path:
-    from devenv.config.discovery import absolute
+    from devenv.config.compose.discovery import absolute
 
     return absolute(path, base)
 

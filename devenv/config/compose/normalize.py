@@ -12,23 +12,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from devenv.config.canonical import Context, integer, new_like
-from devenv.config.compose_keys import (
+from devenv.config.compose.canonical import Context, integer, new_like
+from devenv.config.compose.develop import develop
+from devenv.config.compose.errors_at import type_name
+from devenv.config.compose.keys import (
     build,
     depends_on,
     deploy,
-    develop,
     duration_key,
     env_file,
     healthcheck,
     mounts,
 )
-from devenv.config.errors_at import type_name
-from devenv.config.ports import ports
-from devenv.config.schema import (
+from devenv.config.compose.ports import ports
+from devenv.config.compose.schema import (
     SERVICE_KEYS,
 )
-from devenv.config.shapes import (
+from devenv.config.compose.shapes import (
     bytes,
     command,
     devices,
@@ -43,8 +43,8 @@ from devenv.config.shapes import (
     string,
     sysctls,
 )
-from devenv.config.volumes import volumes
-from devenv.config.yamlload import YDict, copy_meta
+from devenv.config.compose.volumes import volumes
+from devenv.config.compose.yamlload import YDict, copy_meta
 from devenv.errors import did_you_mean
 
 
@@ -84,7 +84,8 @@ def canonical_service(raw: Any, ctx: Context) -> YDict:
     return out
 
 
-_FALSE_IS_ABSENT = {"privileged", "read_only", "stdin_open", "tty", "oom_kill_disable"}
+# Keys left out when their handler returns None (`privileged: false`, `develop:`).
+_FALSE_IS_ABSENT = {"privileged", "read_only", "stdin_open", "tty", "oom_kill_disable", "develop"}
 
 
 _HANDLERS: dict[str, Any] = {

@@ -1,5 +1,6 @@
 """From the merged canonical model to the Stack: profiles, environment files,
-dependency checks, port clashes, and the typed model objects."""
+dependency checks and the typed model objects. (Host ports that clash are a
+question for the start: see port_clashes.)"""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from devenv.config.durations import parse_duration
-from devenv.config.envfile import read_env_file
-from devenv.config.errors_at import error_at
-from devenv.config.graph import find_cycle
-from devenv.config.interpolate import TemplateError, substitute
+from devenv.config.compose.durations import parse_duration
+from devenv.config.compose.envfile import env_file_values
+from devenv.config.compose.errors_at import error_at
+from devenv.config.compose.schema import RESTART_POLICIES
+from devenv.config.compose.yamlload import YDict, where
 from devenv.config.model import (
     Condition,
     Dependency,
@@ -24,13 +25,11 @@ from devenv.config.model import (
     VolumeMount,
     frozen_map,
 )
-from devenv.config.port_clashes import check_port_clashes
-from devenv.config.resources import file_resource, used_resources
-from devenv.config.resources import networks as networks_of
-from devenv.config.resources import volumes as volumes_of
-from devenv.config.schema import RESTART_POLICIES
-from devenv.config.xdevenv import local_process
-from devenv.config.yamlload import YDict, where
+from devenv.config.stack.graph import find_cycle
+from devenv.config.stack.resources import file_resource, used_resources
+from devenv.config.stack.resources import networks as networks_of
+from devenv.config.stack.resources import volumes as volumes_of
+from devenv.config.stack.xdevenv import XDevenv, read_xdevenv
 from devenv.errors import ConfigError, did_you_mean
 
 # Keys the Service model carries as typed fields; everything else goes to `extra`.
@@ -104,7 +103,6 @@ def build_stack(
     built: dict[str, Service] = {}
     for service_name, spec in active.items():
         built[service_name] = _service(service_name, spec, project_dir, variables)
-    check_port_clashes(built, active)
     warnings = [*warnings, *_process_warnings(built, active)]
     used = used_resources(built)
     uses_default = "default" in used["networks"]
@@ -144,8 +142,8 @@ def _process_warnings(services: Mapping[str, Service], specs: Mapping[str, Any])
     out: list[str] = []
     for name, service in services.items():
         local = service.local
-        if local is None:
-            continue
+        if local is None or service.kind != "process":
+            continue  # as a container, its Compose ports and healthcheck apply
         spec = specs[name]
         if "healthcheck" in spec and local.ready is None:
             file, line = where(spec, "healthcheck")
@@ -195,22 +193,19 @@ def _environment(
         if not path.is_file() and not entry.get("required", True):
             continue
         try:
-            values = read_env_file(path, service=name, key=f"env_file[{index}]")
+            values = env_file_values(
+                path,
+                variables,
+                earlier={k: v for k, v in env.items() if v is not None},
+                service=name,
+                key=f"env_file[{index}]",
+            )
         except ConfigError as error:
-            if error.line is None:  # a missing file: point at the env_file entry
+            if error.line is None and not path.is_file():  # point at the env_file entry
                 error.file, error.line = where(spec.get("env_file"), index)
                 error.message = f"env file not found: {path}"
             raise
-        for key, value in values.items():
-            if value is None:
-                env[key] = variables.get(key)
-                continue
-            try:
-                env[key] = substitute(
-                    value, {**variables, **{k: v for k, v in env.items() if v is not None}}
-                )
-            except TemplateError as error:
-                raise ConfigError(str(error), file=path, service=name, key=key) from None
+        env.update(values)
     for key, value in (spec.get("environment") or {}).items():
         env[key] = variables.get(key) if value is None else value
     return env
@@ -224,24 +219,26 @@ def _service(
         spec.line if isinstance(spec, YDict) else None,
     )
     origin = Origin(Path(file) if file else project_dir, line)
-    local = None
+    replicas = _replicas(name, spec)
+    has_container = bool(spec.get("image") or spec.get("build"))
+    xdevenv = XDevenv(local=None, mode=None)
     if "x-devenv" in spec:
-        develop = spec.get("develop") or {}
-        develop_watch = tuple(Path(w["path"]) for w in develop.get("watch") or [])
         block = spec["x-devenv"]
-        local = local_process(
+        xdevenv = read_xdevenv(
             name,
             block,
             project_dir=Path(block.base_dir) if getattr(block, "base_dir", None) else project_dir,
             variables=variables,
-            develop_watch=develop_watch,
+            develop=spec.get("develop"),
+            has_container=has_container,
+            replicas=replicas,
             parent=spec,
         )
-    elif not spec.get("image") and not spec.get("build"):
+    if xdevenv.local is None and not has_container:
         raise error_at(
             spec,
             None,
-            "has neither an image nor a build, nor an x-devenv block",
+            "has neither an image nor a build, nor an x-devenv block with `run`",
             service=name,
             hint="add `image:`, `build:`, or `x-devenv: {run: ...}` to run it locally",
         )
@@ -275,10 +272,6 @@ def _service(
                 hint=did_you_mean(policy, RESTART_POLICIES)
                 or "use no, always, on-failure or unless-stopped",
             )
-    deploy = spec.get("deploy") or {}
-    replicas = (
-        deploy.get("replicas") if deploy.get("replicas") is not None else spec.get("scale", 1)
-    )
     extra = {k: v for k, v in spec.items() if k not in MODELLED}
     if restart is not None and ":" in str(restart):
         extra["restart"] = restart  # on-failure:N: the model keeps the policy, render the count
@@ -309,13 +302,33 @@ def _service(
         profiles=tuple(spec.get("profiles") or ()),
         working_dir=spec.get("working_dir"),
         restart=cast(RestartPolicy, str(restart).split(":")[0]) if restart is not None else None,
-        replicas=int(replicas if replicas is not None else 1),
+        replicas=replicas,
         stop_signal=spec.get("stop_signal"),
         stop_grace_period=_seconds(spec.get("stop_grace_period")),
         labels=frozen_map(spec.get("labels") or {}),
-        local=local,
+        local=xdevenv.local,
+        mode=xdevenv.mode,
+        rewrite=xdevenv.rewrite,
         extra=frozen_map(extra),
     )
+
+
+def _replicas(name: str, spec: Mapping[str, Any]) -> int:
+    """`deploy.replicas`, else `scale`, else 1; both set and different is an error,
+    as in Compose."""
+    deploy = spec.get("deploy") or {}
+    replicas, scale = deploy.get("replicas"), spec.get("scale")
+    if replicas is not None and scale is not None and replicas != scale:
+        raise error_at(
+            spec,
+            "scale",
+            f"scale ({scale}) and deploy.replicas ({replicas}) differ",
+            service=name,
+            dotted="scale",
+            hint="keep one of them (docker compose refuses both with distinct values)",
+        )
+    count = replicas if replicas is not None else scale
+    return 1 if count is None else int(count)
 
 
 def _seconds(value: Any) -> float | None:

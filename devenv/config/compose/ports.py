@@ -6,14 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from devenv.config.canonical import (
+from devenv.config.compose.canonical import (
     Context,
 )
-from devenv.config.errors_at import type_name
-from devenv.config.schema import (
+from devenv.config.compose.errors_at import type_name
+from devenv.config.compose.schema import (
     PORT_KEYS,
 )
-from devenv.config.yamlload import YDict, YList
+from devenv.config.compose.yamlload import YDict, YList
 from devenv.errors import did_you_mean
 
 _PORT_SHORT = re.compile(

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from devenv.config.yamlload import YDict, YList, copy_meta, where
+from devenv.config.compose.yamlload import YDict, YList, copy_meta, where
 from devenv.errors import InterpolationError
 
 _NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")

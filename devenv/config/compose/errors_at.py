@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devenv.config.yamlload import where
+from devenv.config.compose.yamlload import where
 from devenv.errors import ConfigError
 
 

@@ -1,26 +1,26 @@
 """Service keys with structure: build, env_file, depends_on, healthcheck,
-develop, deploy, secrets/configs."""
+deploy, secrets/configs (`develop` has its own module)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from devenv.config.canonical import (
+from devenv.config.compose.canonical import (
     Context,
     boolean,
     integer,
     mapping_or_list,
     new_like,
 )
-from devenv.config.errors_at import type_name
-from devenv.config.schema import (
+from devenv.config.compose.errors_at import type_name
+from devenv.config.compose.schema import (
     CONDITIONS,
     DEPENDS_ON_KEYS,
     HEALTHCHECK_KEYS,
 )
-from devenv.config.shapes import ram_in_bytes
-from devenv.config.yamlload import YDict, YList, copy_meta
+from devenv.config.compose.shapes import ram_in_bytes
+from devenv.config.compose.yamlload import YDict, YList, copy_meta
 from devenv.errors import ConfigError, did_you_mean
 
 
@@ -179,7 +179,7 @@ def duration_key(raw: YDict, key: str, value: Any, ctx: Context) -> str:
 
 def _duration(node: Any, key: str, dotted: str, value: Any, ctx: Context) -> str:
     """A Compose duration string, normalised as Compose prints it."""
-    from devenv.config.durations import format_duration, parse_duration
+    from devenv.config.compose.durations import format_duration, parse_duration
 
     if not isinstance(value, str):
         raise ctx.fail(
@@ -195,34 +195,6 @@ def _duration(node: Any, key: str, dotted: str, value: Any, ctx: Context) -> str
         raise ctx.fail(
             node, key, dotted, str(error), hint="units: ms, s, m, h (e.g. 1m30s)"
         ) from None
-
-
-def develop(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ctx.fail(raw, key, key, f"must be a mapping, not {type_name(value)}")
-    out = new_like(value)
-    out.update(value)
-    watch = value.get("watch")
-    if watch is not None:
-        if not isinstance(watch, list):
-            raise ctx.fail(value, "watch", "develop.watch", "must be a list")
-        items = []
-        for index, item in enumerate(watch):
-            if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-                raise ctx.fail(
-                    watch,
-                    index,
-                    f"develop.watch[{index}]",
-                    "must be a mapping with `path` and `action`",
-                )
-            entry = dict(item)
-            entry["path"] = ctx.path(item["path"])
-            entry.setdefault("exec", {"command": None})  # as Compose prints it
-            items.append(entry)
-        out["watch"] = copy_meta(watch, YList(items)) if isinstance(watch, YList) else items
-    return out
 
 
 def deploy(raw: YDict, key: str, value: Any, ctx: Context) -> Any:

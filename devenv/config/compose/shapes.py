@@ -7,7 +7,7 @@ import re
 import shlex
 from typing import Any
 
-from devenv.config.canonical import (
+from devenv.config.compose.canonical import (
     Context,
     boolean,
     mapping_or_list,
@@ -15,8 +15,8 @@ from devenv.config.canonical import (
     scalar_text,
     string_list,
 )
-from devenv.config.errors_at import type_name
-from devenv.config.yamlload import YDict, YList
+from devenv.config.compose.errors_at import type_name
+from devenv.config.compose.yamlload import YDict, YList
 
 
 def command(raw: YDict, key: str, value: Any, ctx: Context) -> list[str] | None:

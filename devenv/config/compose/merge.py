@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from devenv.config.yamlload import YDict, YList, copy_meta
+from devenv.config.compose.yamlload import YDict, YList, copy_meta
 
 _REPLACED = {
     ("services", "*", "command"),

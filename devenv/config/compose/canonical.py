@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from devenv.config.errors_at import error_at, type_name
-from devenv.config.yamlload import YDict, YList, copy_meta
+from devenv.config.compose.errors_at import error_at, type_name
+from devenv.config.compose.yamlload import YDict, YList, copy_meta
 from devenv.errors import ConfigError
 
 

@@ -7,16 +7,16 @@ import posixpath
 import re
 from typing import Any
 
-from devenv.config.canonical import (
+from devenv.config.compose.canonical import (
     Context,
     boolean,
 )
-from devenv.config.errors_at import type_name
-from devenv.config.schema import (
+from devenv.config.compose.errors_at import type_name
+from devenv.config.compose.schema import (
     VOLUME_KEYS,
     VOLUME_TYPES,
 )
-from devenv.config.yamlload import YDict, YList
+from devenv.config.compose.yamlload import YDict, YList
 from devenv.errors import did_you_mean
 
 _PROPAGATION = {"shared", "slave", "private", "rshared", "rslave", "rprivate"}
