@@ -43,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
 
     services: list[str] = list(getattr(args, "services", None) or [])
     stack = load(args).select(services)  # SelectionError lists the valid names
-    engine = Engine(stack, EngineOptions.from_environ(os.environ))
+    options = EngineOptions.from_environ(os.environ)
+    # edits to the stack's files apply live: the same files, the same selection
+    options.reload_stack = lambda: load(args).select(services)
+    engine = Engine(stack, options)
     other = running_pid(engine.state_dir)
     if other is not None:
         raise DevenvError(

@@ -46,8 +46,14 @@ class LoadOptions:
 
 def load_stack(options: LoadOptions | None = None) -> Stack:
     """The validated Stack; raises ConfigError (or another DevenvError) on bad input."""
+    from dataclasses import replace
+
+    from devenv.config.compose.sources import recording
+
     try:
-        return _load(options or LoadOptions())
+        with recording() as read:
+            stack = _load(options or LoadOptions())
+        return replace(stack, sources=tuple(dict.fromkeys(read)))
     except RecursionError:
         raise ConfigError(
             "the configuration is nested too deeply",

@@ -127,7 +127,12 @@ class ConfigWatcher:
         old, self._watcher = self._watcher, None
         if old is not None:
             self._closing = asyncio.ensure_future(old.close())
-        specs = [WatchSpec("config", (path,)) for path in wanted]
+        # A file that is not there yet (a .env to come) is seen through its directory.
+        specs = [
+            WatchSpec("config", (path if path.exists() else path.parent,))
+            for path in wanted
+            if path.exists() or path.parent.is_dir()
+        ]
         self._watcher = Watcher(
             specs,
             self._changed,
@@ -151,6 +156,11 @@ class ConfigWatcher:
             self._watcher = None
 
     def _changed(self, routed: dict[str, list[str]]) -> None:
+        files = {path.resolve() for path in self._files}
+        if not any(
+            (self._project_dir / p).resolve() in files for ps in routed.values() for p in ps
+        ):
+            return  # another file in a watched directory
         if self._timer is not None:
             self._timer.cancel()
         self._timer = asyncio.get_running_loop().call_later(self._settle, self._reload)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from devenv.config.model import Service
+from devenv.config.model import Service, Stack
 from devenv.runtime.base import Unit, UnitContext
 
 
@@ -29,6 +29,9 @@ class EngineOptions:
     write_state: bool = True  # devenv.pid and status.json
     watchdog: bool = True  # orphan guard process for when devenv is killed
     stats_interval: float = 2.0
+    # Reads the stack again (the same files and selection): with it, edits to the
+    # stack's files are applied live; None: no live configuration.
+    reload_stack: Callable[[], Stack] | None = None
     # Builds the unit for (service, replica); None: process or container by kind.
     # Lets tests and embedders supply their own Unit implementations.
     unit_factory: Callable[[Service, int, UnitContext], Unit] | None = None

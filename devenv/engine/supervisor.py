@@ -31,6 +31,7 @@ from devenv.engine.builder import Builder
 from devenv.engine.bus import EventBus
 from devenv.engine.execs import Execs
 from devenv.engine.gate import DependencyGate, Snapshots, UnitSnapshot
+from devenv.engine.live_config import ConfigWatcher, StackDiff, diff_stacks, watched_files
 from devenv.engine.logs import LogStore
 from devenv.engine.mailbox import Op
 from devenv.engine.options import EngineOptions
@@ -133,6 +134,7 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._follows: dict[str, asyncio.Task[None]] = {}
         self._builders: dict[str, Builder] = {}
+        self._config: ConfigWatcher | None = None
         self._execs = Execs(self.devenv_line, self._on_log_batch, self._build_environment)
         self._wanted: set[str] = set()  # units asked to run (and not asked to stop since)
         self._started = False
@@ -275,6 +277,9 @@ class Engine:
         self._closing = True
         self._set_status(stopping=True)
         await self._reloader.close()
+        if self._config is not None:
+            await self._config.close()
+            self._config = None
         self._sampler.stop()
         for runner in runners:  # nothing preparing may launch from now on
             runner.send(Op.HALT)
@@ -480,6 +485,15 @@ class Engine:
             self._guard.start()
         if self.docker_host is not None:
             self._set_status(docker="connected")
+        reload_stack = self.options.reload_stack
+        if reload_stack is not None and self.options.watch:
+            self._config = ConfigWatcher(
+                reload_stack,
+                self._config_loaded,
+                project_dir=self.stack.project_dir,
+                backend=self.options.watch_backend,
+            )
+            self._config.watch(watched_files(self.stack))
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.create_task(coro, name=name)
@@ -503,7 +517,7 @@ class Engine:
             elif name in self._by_service:
                 wanted.update(r.name for r in self._by_service[name])
             else:
-                raise unknown_service(name, [*self._by_service, *self._runners])
+                raise unknown_service(name, {*self._by_service, *self._runners})
         return [r for r in self._runners.values() if r.name in wanted]
 
     def _with_dependents(self, runners: list[UnitRunner]) -> list[UnitRunner]:
@@ -683,6 +697,86 @@ class Engine:
             modes=service.kinds,
         )
 
+    # --- live configuration -------------------------------------------------------------
+
+    async def config_ready(self) -> None:
+        """Until edits to the stack's files are being watched (tests)."""
+        if self._config is not None:
+            await self._config.ready()
+
+    def _config_loaded(self, stack: Stack | None, error: DevenvError | None) -> None:
+        if self._closing:
+            return
+        if error is not None or stack is None:
+            text = str(error)
+            self._set_status(config_error=text)
+            self.bus.emit(Notice(f"{text}\n  the running stack is kept", "error"))
+            return
+        if self._status.config_error is not None:
+            self._set_status(config_error="")
+            self.bus.emit(Notice("the configuration loads again"))
+        diff = diff_stacks(self.stack, stack)
+        self.stack = stack
+        if self._config is not None:
+            self._config.watch(watched_files(stack))
+        if not diff:
+            return
+        self.bus.emit(Notice(f"configuration changed: {diff.summary()}"))
+        self._spawn(self._apply(diff), "config-apply")
+
+    async def _apply(self, diff: StackDiff) -> None:
+        """Restart what changed, start what was added, stop what was removed."""
+        gone = [r for name in diff.removed for r in self._by_service.get(name, [])]
+        for runner in gone:
+            self._wanted.discard(runner.name)
+        await asyncio.gather(*(r.send(Op.QUIT) for r in gone))
+        for name in diff.removed:
+            self._drop_runners(name)
+        starts = []
+        for name in (*diff.added, *diff.changed):
+            service = self.stack.services[name]
+            old = self._by_service.get(name, [])
+            was_wanted = any(r.name in self._wanted for r in old) or name in diff.added
+            if old and len(old) == service.replica_count(old[0].kind):
+                for runner in old:
+                    if runner.name in self._wanted:
+                        starts.append(runner.send(Op.RESTART, service=service))
+                    else:  # not running: a fresh runner that knows the new definition
+                        await runner.send(Op.QUIT)
+                        self._swap_runner(runner, UnitRunner(self, service, runner.replica))
+                continue
+            await asyncio.gather(*(r.send(Op.QUIT) for r in old))
+            self._drop_runners(name)
+            for runner in self._make_runners(service):
+                if was_wanted:
+                    self._wanted.add(runner.name)
+                    starts.append(runner.send(Op.START))
+        self._update_watch()
+        await asyncio.gather(*starts)
+
+    def _swap_runner(self, old: UnitRunner, new: UnitRunner) -> None:
+        self._runners[old.name] = new
+        runners = self._by_service[old.service.name]
+        runners[runners.index(old)] = new
+
+    def _drop_runners(self, service: str) -> None:
+        for runner in self._by_service.pop(service, []):
+            self._runners.pop(runner.name, None)
+            self._wanted.discard(runner.name)
+
+    def _make_runners(self, service: Service) -> list[UnitRunner]:
+        runners = [UnitRunner(self, service, n) for n in range(1, service.replica_count() + 1)]
+        self._by_service[service.name] = runners
+        order = {name: i for i, name in enumerate(self.stack.services)}
+        merged = {**self._runners, **{r.name: r for r in runners}}
+        self._runners = dict(
+            sorted(
+                merged.items(),
+                key=lambda item: (order.get(item[1].service.name, 0), item[1].replica),
+            )
+        )
+        return runners
+
     # --- session status and the status file ------------------------------------------------
 
     def _docker_changed(self, state: DockerState, detail: str) -> None:
@@ -701,6 +795,7 @@ class Engine:
         docker: DockerState | None = None,
         docker_detail: str | None = None,
         stopping: bool | None = None,
+        config_error: str | None = None,  # "" clears it
     ) -> None:
         old = self._status
         new = EngineStatus(
@@ -708,7 +803,7 @@ class Engine:
             pid=old.pid,
             docker=old.docker if docker is None else docker,
             docker_detail=old.docker_detail if docker_detail is None else docker_detail,
-            config_error=old.config_error,
+            config_error=(old.config_error if config_error is None else config_error or None),
             stopping=old.stopping if stopping is None else stopping,
         )
         if new != old:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from devenv.config.compose.sources import note
 from devenv.errors import ConfigError
 
 MISSING_HINT = "create it, or mark it `required: false` in the long form of env_file"
@@ -87,6 +88,7 @@ def _parse(path: Path, service: str | None, key: str | None, missing_hint: str) 
     from dotenv import dotenv_values
     from dotenv.parser import parse_stream
 
+    note(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

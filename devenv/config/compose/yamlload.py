@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from devenv.config.compose.sources import note
 from devenv.errors import ConfigError
 
 
@@ -228,6 +229,7 @@ def load_yaml_text(text: str, file: str) -> Any:
 
 
 def load_yaml_file(path: Path) -> Any:
+    note(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
