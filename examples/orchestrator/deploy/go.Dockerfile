@@ -3,8 +3,9 @@
 #
 # Go and its libraries come from Debian's packages (the libraries install their
 # source under /usr/share/gocode, where go.mod's `replace` lines point), so the
-# build needs only Debian's mirror, not the Go module proxy. The first stage is
-# the same for every service: Docker builds it once.
+# build needs only Debian's mirror, not the Go module proxy. The first stage
+# builds all five binaries and is the same for every service, so Docker builds
+# it once (and shares the compiled standard library) for the five images.
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -15,15 +16,15 @@ WORKDIR /src
 COPY go.mod ./
 COPY internal/ internal/
 COPY cmd/ cmd/
-ARG SERVICE
 ARG VERSION=prod
 # Static, stripped, without build paths (as the production layout asks).
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION} -extldflags '-static'" \
-      -o /out/service ./cmd/${SERVICE}
+      -o /out/ ./cmd/...
 
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --no-create-home app
-COPY --from=build /out/service /usr/local/bin/service
+ARG SERVICE
+COPY --from=build /out/${SERVICE} /usr/local/bin/service
 USER app
 ENTRYPOINT ["/usr/local/bin/service"]
 # Each service answers GET /health on $PORT; `service healthcheck` asks it.
