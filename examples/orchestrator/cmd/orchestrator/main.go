@@ -311,7 +311,7 @@ func (s *server) updateStep(w http.ResponseWriter, r *http.Request, id int64, po
 		s.fail(w, err)
 		return
 	}
-	s.cfg.Logf("run %d step %d: %s -> run %s", id, position, body.Status, status)
+	s.cfg.Debugf("run %d step %d: %s -> run %s", id, position, body.Status, status)
 	s.publish(map[string]any{"event": "step." + body.Status, "run_id": id, "position": position,
 		"run_status": status, "worker": body.Worker})
 	s.getRun(w, r, id)

@@ -117,7 +117,7 @@ func (r *runner) handle(queue string, item []byte) error {
 			r.cfg.Logf("ignoring a malformed result: %v", err)
 			return nil
 		}
-		r.cfg.Logf("run %d step %d: %s by %s", result.RunID, result.Position, result.Status, result.Worker)
+		r.cfg.Debugf("run %d step %d: %s by %s", result.RunID, result.Position, result.Status, result.Worker)
 		var err error
 		current, err = r.report(result.RunID, result.Position, result.Status, result.Result, result.Worker)
 		if err != nil {

@@ -35,6 +35,7 @@ type Config struct {
 	DBPass    string
 	DBName    string
 	RedisAddr string
+	Debug     bool // LOG_LEVEL=debug
 	Log       *log.Logger
 }
 
@@ -54,6 +55,7 @@ func Load(service, version string, port int) Config {
 		DBPass:    env("DB_PASSWORD", "orchestrator"),
 		DBName:    env("DB_NAME", "orchestrator"),
 		RedisAddr: env("REDIS_ADDR", "redis:6379"),
+		Debug:     os.Getenv("LOG_LEVEL") == "debug",
 		Log:       logger,
 	}
 }
@@ -69,6 +71,13 @@ func env(name, fallback string) string {
 // in front of it.
 func (c Config) Logf(format string, args ...any) {
 	c.Log.Printf(format, args...)
+}
+
+// Debugf logs one line when LOG_LEVEL is debug.
+func (c Config) Debugf(format string, args ...any) {
+	if c.Debug {
+		c.Log.Printf(format, args...)
+	}
 }
 
 // Context is cancelled on SIGTERM or SIGINT: how devenv and Docker stop a service.
