@@ -1,11 +1,12 @@
 """examples/orchestrator end to end, as its README runs it: a copy of the
-example, `devenv init`, `devenv -f docker-compose.dev.yml --profile devenv start
---no-tui`. PostgreSQL and Redis come up in containers, then the Go services
-(built with `x-devenv.build`) and the Python agent-runner as local processes,
-in dependency order; a run goes through every worker; an edit to a Go source
-rebuilds and replaces only that service; a broken edit leaves the old instance
-answering with the compiler's error in the service's log; a fix brings the new
-one; SIGTERM leaves no process and no running container.
+example, `devenv init`, `devenv -f docker-compose.dev.yml start --no-tui` (devenv
+always enables the `devenv` profile the services are in). PostgreSQL and Redis
+come up in containers, then the Go services (built with `x-devenv.build`) and
+the Python agent-runner as local processes, in dependency order; a run goes
+through every worker; an edit to a Go source rebuilds and replaces only that
+service; a broken edit leaves the old instance answering with the compiler's
+error in the service's log; a fix brings the new one; SIGTERM leaves no process
+and no running container.
 
 The production compose file is built and run with the real `docker compose`
 in test_example_orchestrator_production.py."""
@@ -89,7 +90,7 @@ def test_dev_mode_with_devenv(
     example: tuple[Path, dict[str, int], str], docker_client: Any
 ) -> None:
     copy, ports, project = example
-    compose = ["-f", "docker-compose.dev.yml", "--profile", "devenv"]
+    compose = ["-f", "docker-compose.dev.yml"]
     init = subprocess.run(
         [sys.executable, "-m", "devenv", *compose, "init"],
         cwd=copy,
