@@ -1,0 +1,1 @@
+"""agent-runner: the worker plane's LLM integration (a stand-in; see __main__)."""

@@ -1,0 +1,116 @@
+"""The examples' compose files, read by the real `docker compose config` and by
+`devenv config`: both accept every file, and agree on the services (so the
+same files work under both, as the examples' READMEs promise). Also what plain
+`docker compose` does with the dev files: the orchestrator's starts the
+infrastructure only; ADO's runs everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from example_stack import EXAMPLES, REPO
+
+DEVENV = (sys.executable, "-m", "devenv")
+FILES = [
+    ("orchestrator", "docker-compose.yml", ()),
+    ("orchestrator", "docker-compose.dev.yml", ("devenv",)),
+    ("ado", "docker-compose.dev.yaml", ()),
+    ("ado", "docker-compose.staging.yaml", ()),
+    ("ado", "docker-compose.prod.yaml", ()),
+    ("ado", "docker-compose.prod.yaml", ("backup",)),
+]
+
+
+ORCHESTRATOR_SERVICES = (
+    *("postgres", "redis", "orchestrator", "workflow-runner"),
+    *("http-worker", "hitl-worker", "agent-runner", "fanout"),
+)
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def compose_services(example: str, file: str, profiles: tuple[str, ...]) -> list[str]:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose not installed (the `dev` extra installs it)")
+    args = [binary, "-f", file]
+    for profile in profiles:
+        args += ["--profile", profile]
+    result = subprocess.run(
+        [*args, "config", "--services"],
+        cwd=EXAMPLES / example,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return sorted(result.stdout.split())
+
+
+def devenv_services(example: str, file: str, profiles: tuple[str, ...]) -> list[str]:
+    args = [*DEVENV, "-f", file]
+    for profile in profiles:
+        args += ["--profile", profile]
+    result = subprocess.run(
+        [*args, "config", "--services"],
+        cwd=EXAMPLES / example,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return sorted(result.stdout.split())
+
+
+@pytest.mark.parametrize(("example", "file", "profiles"), FILES)
+def test_docker_compose_and_devenv_read_it_alike(
+    example: str, file: str, profiles: tuple[str, ...]
+) -> None:
+    if file.endswith(".dev.yml") and profiles == ("devenv",):
+        # The services devenv runs locally have no image: Compose refuses them,
+        # which is why they are in the `devenv` profile.
+        assert devenv_services(example, file, profiles) == sorted(ORCHESTRATOR_SERVICES)
+        return
+    assert devenv_services(example, file, profiles) == compose_services(example, file, profiles)
+
+
+def test_plain_compose_starts_only_the_infrastructure_from_the_orchestrators_dev_file() -> None:
+    assert compose_services("orchestrator", "docker-compose.dev.yml", ()) == ["postgres", "redis"]
+
+
+def test_the_orchestrators_dev_file_runs_the_services_as_local_processes() -> None:
+    result = subprocess.run(
+        [*DEVENV, "-f", "docker-compose.dev.yml", "--profile", "devenv", "config", "--json"],
+        cwd=EXAMPLES / "orchestrator",
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    for name in ("orchestrator", "workflow-runner", "http-worker", "hitl-worker", "fanout"):
+        block = services[name]["x-devenv"]
+        assert block["build"] == f"go build -o bin/{name} ./cmd/{name}", name
+        assert block["run"] == f"./bin/{name}", name
+    assert services["http-worker"]["x-devenv"]["replicas"] in (2, "2")
+    assert services["agent-runner"]["x-devenv"]["replicas"] in (2, "2")
+
+
+def test_every_example_has_a_readme_and_an_env_example() -> None:
+    for example in ("orchestrator", "ado"):
+        directory: Path = EXAMPLES / example
+        assert (directory / "README.md").is_file(), example
+        assert (directory / ".env.example").is_file(), example
