@@ -27,3 +27,6 @@ command -v npm >/dev/null || apt_install npm
 for dir in examples/ado/services/*/; do
     if [ -f "$dir/package-lock.json" ]; then (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error); fi
 done
+
+# tests/integration/test_engine_modes.py: a local Redis to flip the container to
+command -v redis-server >/dev/null || apt_install redis-server

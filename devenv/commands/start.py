@@ -15,6 +15,16 @@ is named). On a terminal this opens the UI; with --no-tui, or when output is
 not a terminal, logs are printed as `service | line`. Ctrl-C stops everything,
 dependents first; a second Ctrl-C kills at once.
 
+A service with both an x-devenv block and an image (or build) runs locally
+unless `x-devenv.mode: container` or --container says otherwise; --local and
+--container choose per service (and the UI's `m` flips one live). Addresses in
+each service's environment follow: `db:5432` becomes 127.0.0.1 and the port
+published (or listened on locally), see `devenv config --resolved`.
+
+Edits to the compose files, their env files and .env apply while it runs: the
+services whose definition changed restart; an invalid edit is shown and the
+running stack kept.
+
 Tuning (environment): DEVENV_WATCH_QUIET_MS (10: a burst of file changes ends
 after this much quiet), DEVENV_WATCH_BACKEND (auto: inotify on Linux, else
 watchfiles; or inotify/watchfiles), DEVENV_WATCH_STEP_MS (10, watchfiles only),
@@ -33,6 +43,20 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-tui", action="store_true", help="print logs instead of opening the terminal UI"
     )
+    parser.add_argument(
+        "--local",
+        action="append",
+        default=[],
+        metavar="SERVICE",
+        help="run SERVICE as a local process (its x-devenv block); repeatable",
+    )
+    parser.add_argument(
+        "--container",
+        action="append",
+        default=[],
+        metavar="SERVICE",
+        help="run SERVICE as a container (its image or build); repeatable",
+    )
     return parser
 
 
@@ -41,12 +65,19 @@ def run(args: argparse.Namespace) -> int:
     from devenv.engine.statefile import running_pid
     from devenv.engine.supervisor import Engine, EngineOptions
 
+    from devenv.config.stack.kinds import resolve_kinds
+
     services: list[str] = list(getattr(args, "services", None) or [])
     stack = load(args).select(services)  # SelectionError lists the valid names
+    kinds = resolve_kinds(
+        stack,
+        local=getattr(args, "local", None) or (),
+        container=getattr(args, "container", None) or (),
+    )
     options = EngineOptions.from_environ(os.environ)
     # edits to the stack's files apply live: the same files, the same selection
     options.reload_stack = lambda: load(args).select(services)
-    engine = Engine(stack, options)
+    engine = Engine(stack, options, kinds)
     other = running_pid(engine.state_dir)
     if other is not None:
         raise DevenvError(

@@ -18,15 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from devenv.config.model import Condition, Kind, Service, Stack, WatchRule, unknown_service
-from devenv.engine.api import EngineAPI, UnitInfo, Unsubscribe, WaitResult
+from devenv.config.model import (
+    Condition,
+    Kind,
+    Service,
+    Stack,
+    WatchRule,
+    frozen_map,
+    unknown_service,
+)
+from devenv.config.stack.environment import ServiceEnvironment, service_environment
+from devenv.engine.api import EngineAPI, Rewrite, UnitInfo, Unsubscribe, WaitResult
 from devenv.engine.builder import Builder
 from devenv.engine.bus import EventBus
 from devenv.engine.execs import Execs
@@ -92,8 +102,19 @@ class _Changes:
 class Engine:
     """The real engine; see the module docstring."""
 
-    def __init__(self, stack: Stack, options: EngineOptions | None = None) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        options: EngineOptions | None = None,
+        kinds: Mapping[str, Kind] | None = None,
+    ) -> None:
         self.stack = stack
+        # How each service runs (`devenv start --local/--container`, x-devenv.mode,
+        # then a flip with set_mode); owned here, read by units for addresses.
+        self._kinds: dict[str, Kind] = {
+            name: (kinds or {}).get(name, service.kind) for name, service in stack.services.items()
+        }
+        self._environments: dict[tuple[str, Kind], ServiceEnvironment | None] = {}
         self.options = options or EngineOptions()
         self.state_dir = self.options.state_dir or stack.project_dir / ".devenv"
         self.run_id = os.urandom(6).hex()
@@ -108,10 +129,7 @@ class Engine:
         self._runners: dict[str, UnitRunner] = {}
         self._by_service: dict[str, list[UnitRunner]] = {}
         for service in stack.services.values():
-            runners = [UnitRunner(self, service, n) for n in range(1, service.replica_count() + 1)]
-            self._by_service[service.name] = runners
-            for runner in runners:
-                self._runners[runner.name] = runner
+            self._make_runners(service)
         self._reloader = Reloader(
             self._on_changes,
             project_dir=stack.project_dir,
@@ -219,6 +237,7 @@ class Engine:
             self._set_status(stopping=False)
         if self._closing:
             raise DevenvError("the session is stopping", hint="start it again once it has")
+        await self._preflight(selection)
         self._setup()
         named = set(services) or set(self.stack.services)
         waits = []
@@ -230,6 +249,26 @@ class Engine:
                 waits.append(runner.send(Op.START))
         self._update_watch()
         await asyncio.gather(*waits)
+
+    async def _preflight(self, selection: Stack) -> None:
+        """Before any of them starts: every host port the services about to start
+        will take is free (naming who holds it), no two of them share one, and
+        every address in their environments can be rewritten."""
+        if self.options.unit_factory is not None:
+            return  # units of the embedder's own: nothing real to check
+        starting = {
+            name: service
+            for name, service in selection.services.items()
+            if not any(r.alive for r in self._by_service.get(name, []))
+        }
+        if not starting:
+            return
+        for service in starting.values():
+            service_environment(self.stack, service, self._kinds)  # ConfigError
+        from devenv.runtime.ports import preflight_ports
+
+        partial = dataclasses.replace(selection, services=frozen_map(starting))
+        await asyncio.to_thread(preflight_ports, partial, dict(self._kinds))
 
     async def stop(self, units: Sequence[str] = ()) -> None:
         targets = self._with_dependents(self._resolve(units)) if units else self.all_runners()
@@ -265,8 +304,74 @@ class Engine:
             return WaitResult("timeout", late.name, f"{late.state}{detail}")
 
     async def set_mode(self, service: str, mode: Kind) -> None:
-        known = self.stack.service(service)
-        raise DevenvError(f"cannot switch to {mode} yet", service=known.name)
+        """Flip a service between local process and container: the running kind
+        stops gracefully (both usually publish the same port), the other starts
+        and becomes ready, then the dependents that address it, or that asked to
+        follow its restarts, restart with the addresses that follow."""
+        known = self.stack.service(service)  # SelectionError for an unknown name
+        if mode not in known.kinds:
+            raise DevenvError(
+                f"cannot run {'locally' if mode == 'process' else 'as a container'}: "
+                + ("it has no x-devenv.run" if mode == "process" else "it has no image or build"),
+                service=service,
+                hint="add x-devenv: {run: ...}"
+                if mode == "process"
+                else "add image: or build: to the service",
+            )
+        if self._kinds.get(service) == mode or self._closing:
+            return
+        self._setup()
+        old = self._by_service.get(service, [])
+        wanted = any(r.name in self._wanted for r in old)
+        before = dict(self._kinds)
+        word = "a local process" if mode == "process" else "a container"
+        self.bus.emit(Notice(f"{service}: switching to {word}"))
+        await asyncio.gather(*(r.send(Op.QUIT) for r in old))
+        self._drop_runners(service)
+        self._kinds[service] = mode
+        self._environments.clear()
+        runners = self._make_runners(known)
+        if wanted:
+            self._wanted.update(r.name for r in runners)
+            await asyncio.gather(*(r.send(Op.START) for r in runners))
+            result = await self.wait([r.name for r in runners])
+            if result.outcome != "ready":
+                self.bus.emit(Notice(f"{service} as {word}: {result.reason}", "error"))
+                self._update_watch()
+                return
+        self._update_watch()
+        await asyncio.gather(*(r.send(Op.RESTART) for r in self._followers(service, before)))
+        self.bus.emit(Notice(f"{service} runs as {word}"))
+
+    def _followers(self, service: str, before: Mapping[str, Kind]) -> list[UnitRunner]:
+        """Running units to restart after `service` changed how it runs: those whose
+        environment addresses it differently now, and its `restart: true` dependents."""
+        chosen: list[UnitRunner] = []
+        for name, other in self.stack.services.items():
+            if name == service:
+                continue
+            dep = other.depends_on.get(service)
+            follows = dep is not None and dep.restart
+            if not follows:
+                kind = self._kinds.get(name, other.kind)
+                was = self._environment(other, kind, before)
+                now = self._environment(other, kind, self._kinds)
+                follows = was is not None and now is not None and was.environment != now.environment
+            if follows:
+                chosen.extend(
+                    r for r in self._by_service.get(name, []) if r.alive and r.name in self._wanted
+                )
+        return chosen
+
+    def _environment(
+        self, service: Service, kind: Kind, kinds: Mapping[str, Kind]
+    ) -> ServiceEnvironment | None:
+        """A service's configured environment as it runs (None when it cannot be
+        resolved: the error shows when it starts)."""
+        try:
+            return service_environment(self.stack, service, {**kinds, service.name: kind})
+        except DevenvError:
+            return None
 
     async def shutdown(self, force: bool = False) -> None:
         runners = self.all_runners()
@@ -475,6 +580,7 @@ class Engine:
             state_dir=self.state_dir,
             on_log_batch=self._on_log_batch,
             run_id=self.run_id,
+            kinds=lambda: self._kinds,
         )
         if self.options.write_state:
             write_pid(self.state_dir)
@@ -683,7 +789,15 @@ class Engine:
             reloads=runner.reloads,
             modes=service.kinds,
             build=runner.build,
+            rewrites=self._rewrites(service, runner.kind),
         )
+
+    def _rewrites(self, service: Service, kind: Kind) -> tuple[Rewrite, ...]:
+        key = (service.name, kind)
+        if key not in self._environments:
+            self._environments[key] = self._environment(service, kind, self._kinds)
+        found = self._environments[key]
+        return found.rewrites if found is not None else ()
 
     def _scaled_to_zero(self, service: Service) -> UnitInfo:
         return UnitInfo(
@@ -717,6 +831,7 @@ class Engine:
             self.bus.emit(Notice("the configuration loads again"))
         diff = diff_stacks(self.stack, stack)
         self.stack = stack
+        self._environments.clear()
         if self._config is not None:
             self._config.watch(watched_files(stack))
         if not diff:
@@ -743,7 +858,8 @@ class Engine:
                         starts.append(runner.send(Op.RESTART, service=service))
                     else:  # not running: a fresh runner that knows the new definition
                         await runner.send(Op.QUIT)
-                        self._swap_runner(runner, UnitRunner(self, service, runner.replica))
+                        fresh = UnitRunner(self, service, runner.replica, runner.kind)
+                        self._swap_runner(runner, fresh)
                 continue
             await asyncio.gather(*(r.send(Op.QUIT) for r in old))
             self._drop_runners(name)
@@ -765,7 +881,9 @@ class Engine:
             self._wanted.discard(runner.name)
 
     def _make_runners(self, service: Service) -> list[UnitRunner]:
-        runners = [UnitRunner(self, service, n) for n in range(1, service.replica_count() + 1)]
+        kind = self._kinds.setdefault(service.name, service.kind)
+        count = service.replica_count(kind)
+        runners = [UnitRunner(self, service, n, kind) for n in range(1, count + 1)]
         self._by_service[service.name] = runners
         order = {name: i for i, name in enumerate(self.stack.services)}
         merged = {**self._runners, **{r.name: r for r in runners}}

@@ -25,15 +25,19 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from devenv.config.model import Service, Stack
+from devenv.config.model import Kind, Service, Stack
 from devenv.events import Progress, Stream
 
 Phase = Literal["pull", "build"]
+
+
+def _no_kinds() -> Mapping[str, Kind]:
+    return {}
 
 
 @dataclass
@@ -47,6 +51,9 @@ class UnitContext:
     # (unit name, stream, lines without newlines): several lines in one call
     on_log_batch: Callable[[str, Stream, list[str]], None] | None = None
     run_id: str = ""  # unique per devenv run; marks processes for the orphan sweep
+    # How each service runs right now (the addresses in an environment follow it);
+    # empty: every service as its own default kind.
+    kinds: Callable[[], Mapping[str, Kind]] = _no_kinds
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ class ContainerUnit(Unit):
         health_exec_interval: float = HEALTH_EXEC_INTERVAL,
     ) -> None:
         super().__init__(service, replica, ctx)
-        self.spec = ds.container_spec(ctx.stack, service, replica)
+        self.spec = ds.container_spec(ctx.stack, service, replica, ctx.kinds())
         self.health_exec_interval = health_exec_interval
         self.container_id: str | None = None
         self.reused = False  # the last start() kept the existing container

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from devenv import __version__
-from devenv.config.model import Healthcheck, Service, Stack
+from devenv.config.model import Healthcheck, Kind, Service, Stack
+from devenv.config.stack.environment import service_environment
 
 P = "com.docker.compose."
 PROJECT = P + "project"
@@ -273,7 +274,15 @@ def _bytes(value: Any) -> int:
     return int(text)
 
 
-def container_spec(stack: Stack, service: Service, replica: int) -> ContainerSpec:
+def container_spec(
+    stack: Stack,
+    service: Service,
+    replica: int,
+    kinds: Mapping[str, Kind] | None = None,
+) -> ContainerSpec:
+    """What to create for replica `replica` of `service`, the other services
+    running as `kinds` says (an address of one that runs locally is rewritten to
+    host.docker.internal, which the container is then told about)."""
     name = container_name(stack, service, replica)
     depends = ",".join(
         f"{dep}:{d.condition.value}:{str(d.restart).lower()}"
@@ -293,7 +302,12 @@ def container_spec(stack: Stack, service: Service, replica: int) -> ContainerSpe
     }
     if stack.env_file is not None:
         labels[ENV_FILE] = str(stack.env_file)
-    environment = {k: v for k, v in service.environment.items() if v is not None}
+    resolved = service_environment(stack, service, {**(kinds or {}), service.name: "container"})
+    environment = dict(resolved.environment)
+    host_options = _host_options(service)
+    if resolved.extra_hosts:
+        known = list(host_options.get("ExtraHosts") or [])
+        host_options["ExtraHosts"] = [*known, *(h for h in resolved.extra_hosts if h not in known)]
     networks: dict[str, list[str]] = {}
     for key, options in service_networks(service).items():
         aliases = [name, service.name, *[str(a) for a in options.get("aliases") or ()]]
@@ -322,7 +336,7 @@ def container_spec(stack: Stack, service: Service, replica: int) -> ContainerSpe
         mounts=_mounts(stack, service),
         networks=networks,
         network_mode=str(extra["network_mode"]) if extra.get("network_mode") else None,
-        host_options=_host_options(service),
+        host_options=host_options,
     )
 
 

@@ -38,10 +38,10 @@ import re
 import shlex
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal
 
-from devenv.config.model import Service, Stack
+from devenv.config.model import Kind, Service, Stack
 from devenv.config.stack.environment import service_environment
 from devenv.errors import DevenvError
 from devenv.events import Stream
@@ -99,10 +99,12 @@ def build_env(
     instance: str,
     base: dict[str, str] | None = None,
     stack: Stack | None = None,
+    kinds: Mapping[str, Kind] | None = None,
 ) -> dict[str, str]:
     """The environment of one run; the merge order is in the module docstring.
     `stack` is what the addresses in the Compose environment are rewritten
-    against (each service in its default kind); without it, only `service`."""
+    against, each service running as `kinds` says (default: its own kind);
+    without it, only `service`."""
     local = service.local
     assert local is not None
     env = dict(os.environ if base is None else base)
@@ -121,7 +123,7 @@ def build_env(
         )
     # Layers 4-6: the Compose environment (addresses rewritten), x-devenv.env_file,
     # x-devenv.environment.
-    env.update(service_environment(stack, service, {}).environment)
+    env.update(service_environment(stack, service, kinds or {}).environment)
     env["DEVENV_SERVICE"] = service.name
     env["DEVENV_UNIT"] = unit
     env["DEVENV_REPLICA"] = str(replica)
@@ -244,6 +246,7 @@ class ProcessUnit(Unit):
                 instance="",
                 base={},
                 stack=self.ctx.stack,
+                kinds=self.ctx.kinds(),
             )
         except DevenvError:
             return {}
@@ -292,6 +295,7 @@ class ProcessUnit(Unit):
             ports=self.ports,
             instance=instance,
             stack=self.ctx.stack,
+            kinds=self.ctx.kinds(),
         )
         self._log_matched = False
         if self._log_pattern is not None:
