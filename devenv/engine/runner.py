@@ -47,6 +47,7 @@ from devenv.events import (
     UnitState,
 )
 from devenv.runtime.base import Phase, Unit
+from devenv.runtime.handover import Handover
 
 log = logging.getLogger("devenv.engine")
 S = UnitState
@@ -76,7 +77,9 @@ class RunnerHost(Protocol):
         """A line of devenv's own in the unit's log."""
         ...
 
-    def make_unit(self, service: Service, replica: int, kind: Kind) -> Unit: ...
+    def make_unit(
+        self, service: Service, replica: int, kind: Kind, handover: Handover | None = None
+    ) -> Unit: ...
 
     async def prepare_runtime(self, kind: Kind) -> None:
         """What every unit of this kind needs first (a container: the project's
@@ -154,6 +157,11 @@ class UnitRunner:
         self._escalation: asyncio.Future[None] | None = None
         self._launching = False  # inside unit.start(): a change now may be missed
         self._building = False  # build steps run: a change now restarts them
+        local = service.local
+        # x-devenv.handover: devenv holds the unit's public ports across restarts
+        self.handover: Handover | None = None
+        if self.kind == "process" and local is not None and local.handover != "off":
+            self.handover = Handover(local.handover, "127.0.0.1", service.ports_for(replica))
 
     # --- what others may do: send commands, read snapshots ---------------------------
 
@@ -280,11 +288,13 @@ class UnitRunner:
             if op == Op.KILL:
                 self._forced = True
                 await self._kill_now()
+                await self._close_handover()
                 self._settle_down()
                 return True
             if op == Op.QUIT:
                 if self._alive:
                     await self._take_down(final=True)
+                await self._close_handover()
                 self._settle_down()
                 return True
             if op in (Op.STOP, Op.HALT):
@@ -360,11 +370,14 @@ class UnitRunner:
         await unit.prepare(self._phase)
         if self.host.closing:
             raise _Interrupted
+        await self._open_handover()
         self._launching = True
         try:
             await unit.start()
         finally:
             self._launching = False
+        if self.handover is not None:
+            self.handover.activate(getattr(unit, "ports", ()))
         self._launched(unit)
 
     def _waiting(self, command: Command | None) -> Callable[[str, bool], None]:
@@ -384,21 +397,42 @@ class UnitRunner:
 
     def _unit(self) -> Unit:
         if self.unit is None:
-            self.unit = self.host.make_unit(self.service, self.replica, self.kind)
+            self.unit = self._new_unit()
         return self.unit
 
+    def _new_unit(self) -> Unit:
+        return self.host.make_unit(self.service, self.replica, self.kind, self.handover)
+
+    async def _open_handover(self) -> None:
+        if self.handover is None or self.handover.is_open:
+            return
+        try:
+            await self.handover.open()
+        except OSError as error:
+            ports = ", ".join(map(str, self.handover.public))
+            raise DevenvError(
+                f"cannot listen on {ports}: {error.strerror or error}",
+                service=self.service.name,
+                key="x-devenv.handover",
+                hint="another program holds the port: stop it, or change x-devenv.ports",
+            ) from None
+
     def _launched(self, unit: Unit) -> None:
+        self._adopt(unit)
+        self.health = None
+        self._fire(Trigger.LAUNCH, f"pid {unit.pid}" if unit.pid else "")
+        self._start_probe(unit)
+
+    def _adopt(self, unit: Unit) -> None:
+        """`unit` is the running instance from now on."""
         self._alive = True
         self.launches += 1
         self.exit_code = None
-        self.health = None
         self.build = None
         self.started_at = time.time()
         self._began = time.monotonic()
         self._exit = asyncio.ensure_future(unit.wait_exit())
         self.host.guard(unit, True)
-        self._fire(Trigger.LAUNCH, f"pid {unit.pid}" if unit.pid else "")
-        self._start_probe(unit)
 
     def _failed(self, detail: str, full: str | None) -> None:
         self.idle = True
@@ -521,7 +555,12 @@ class UnitRunner:
         self.host.guard(unit, False)
         if final:
             self.idle = True
+            await self._close_handover()
             self._fire(Trigger.STOPPED, "")
+
+    async def _close_handover(self) -> None:
+        if self.handover is not None:
+            await self.handover.close()
 
     async def _stop_unit(self, unit: Unit) -> None:
         grace = self.host.options.stop_grace
@@ -555,6 +594,9 @@ class UnitRunner:
             return
         if not built:
             return  # the build failed: the running instance stays
+        if self.handover is not None and command.service is None:
+            await self._hand_over(command)
+            return
         self.reloads += 1
         await self._take_down(final=False)
         if command.service is not None:
@@ -567,6 +609,84 @@ class UnitRunner:
         await self._bring_up(command, check_deps=False, build=False)
         if self._alive:
             self.host.replaced(self)
+
+    async def _hand_over(self, command: Command) -> None:
+        """x-devenv.handover: the new instance starts beside the old one, takes the
+        new connections once it is ready, and the old one stops when its own are
+        done (or after its grace period): no connection is refused meanwhile."""
+        assert self.handover is not None and self.unit is not None
+        if command.op == Op.RELOAD and self._builder() is None:
+            await self._quiet_window(command)
+        new = self._new_unit()
+        self._set_detail("starting the new instance; the old one serves")
+        try:
+            ready = await self._watching(self._start_beside(new), _Watch.PREPARE, command)
+        except _Interrupted:
+            ready = False
+        if not ready:
+            with contextlib.suppress(Exception):
+                await new.stop()
+            self._set_detail("")
+            return
+        old, old_exit = self.unit, self._exit
+        await self._stop_probe()
+        self.handover.activate(getattr(new, "ports", ()))
+        self.unit = new
+        self.reloads += 1
+        self.host.guard(old, False)
+        self._adopt(new)
+        self._set_detail(f"pid {new.pid}" if new.pid else "handed over")
+        self._start_probe(new)
+        drained = await self.handover.drained(getattr(old, "ports", ()), self._grace(old))
+        if not drained:
+            self.host.devenv_line(self.name, "the old instance's connections outlived its grace")
+        with contextlib.suppress(Exception):
+            await self._stop_unit(old)
+        if old_exit is not None and not old_exit.done():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await asyncio.shield(old_exit)
+        self.host.replaced(self)
+
+    async def _start_beside(self, new: Unit) -> bool:
+        """Launch `new` and wait until it is ready (False: it ended first)."""
+        self._launching = True
+        try:
+            await new.start()
+        except DevenvError as error:
+            self.host.devenv_line(self.name, f"the new instance did not start: {error}")
+            return False
+        finally:
+            self._launching = False
+        timing = new.probe_timing
+        if timing is None:
+            return True
+        ready = asyncio.Event()
+
+        def verdict(state: Verdict, detail: str) -> None:
+            if state == "ready":
+                ready.set()
+
+        prober = asyncio.ensure_future(Prober(new, timing, verdict, lambda ok, d: None).run())
+        ended = asyncio.ensure_future(new.wait_exit())
+        waiting = asyncio.ensure_future(ready.wait())
+        try:
+            await asyncio.wait({waiting, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (prober, waiting):
+                task.cancel()
+        if ready.is_set():
+            ended.cancel()
+            return True
+        code = ended.result() if ended.done() else None
+        self.host.devenv_line(
+            self.name, f"the new instance ended before it was ready ({code}); the old one serves"
+        )
+        return False
+
+    def _grace(self, unit: Unit) -> float:
+        override = self.host.options.stop_grace
+        return override if override is not None else float(getattr(unit, "grace", 5.0))
 
     async def _prepare_replacement(self, command: Command, builder: Builder | None) -> bool:
         """While the old instance still serves: wait for what the new one needs and

@@ -65,6 +65,7 @@ from devenv.events import (
     UnitState,
 )
 from devenv.runtime.base import Unit, UnitContext
+from devenv.runtime.handover import Handover
 from devenv.secrets import is_secret_name
 
 __all__ = ["Engine", "EngineOptions"]
@@ -467,7 +468,9 @@ class Engine:
     def devenv_line(self, unit: str, text: str) -> None:
         self._on_log_batch(unit, "devenv", [text])
 
-    def make_unit(self, service: Service, replica: int, kind: Kind) -> Unit:
+    def make_unit(
+        self, service: Service, replica: int, kind: Kind, handover: Handover | None = None
+    ) -> Unit:
         assert self._ctx is not None
         factory = self.options.unit_factory
         if factory is not None:
@@ -475,7 +478,7 @@ class Engine:
         if kind == "process":
             from devenv.runtime.process import ProcessUnit
 
-            return ProcessUnit(service, replica, self._ctx)
+            return ProcessUnit(service, replica, self._ctx, handover=handover)
         try:
             from devenv.runtime.container import ContainerUnit
         except ImportError as error:

@@ -29,16 +29,16 @@ def parse_hostport(target: str) -> tuple[str, int]:
     return (host.strip("[]") or "127.0.0.1"), int(port)
 
 
-def with_port_offset(url: str, ports: tuple[int, ...], offset: int) -> str:
-    """The URL replica n probes: when it names one of the service's own ports,
-    that port plus n-1 (where replica n listens)."""
+def with_ports(url: str, ports: Mapping[int, int]) -> str:
+    """The URL an instance is probed on: a port of the service's own in it is
+    replaced by the instance's (`ports`: declared -> where this one listens)."""
     parts = urlsplit(url)
-    if not offset or parts.port is None or parts.port not in ports:
+    if parts.port is None or ports.get(parts.port, parts.port) == parts.port:
         return url
     host = parts.hostname or "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{host}:{parts.port + offset}"
+    netloc = f"{host}:{ports[parts.port]}"
     if parts.username:
         netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
     return parts._replace(netloc=netloc).geturl()

@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import re
 import shlex
 import signal
 import time
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from devenv.config.model import Kind, Service, Stack
 from devenv.config.stack.environment import service_environment
@@ -47,9 +48,11 @@ from devenv.errors import DevenvError
 from devenv.events import Stream
 from devenv.runtime import probes, reap
 from devenv.runtime.base import ProbeTiming, Unit, UnitContext
+from devenv.runtime.handover import Handover, listen_fds_argv, move_fds
 from devenv.runtime.lines import LineSplitter
 from devenv.runtime.ports import check_ports_free
 
+_LAUNCHES = itertools.count(1)
 DEFAULT_GRACE = 5.0
 KILL_WAIT = 10.0  # after SIGKILL, how long to wait for the exit to be reported
 _STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
@@ -191,19 +194,29 @@ class _Run:
 class ProcessUnit(Unit):
     kind: Literal["process", "container"] = "process"
 
-    def __init__(self, service: Service, replica: int, ctx: UnitContext) -> None:
+    def __init__(
+        self,
+        service: Service,
+        replica: int,
+        ctx: UnitContext,
+        *,
+        handover: Handover | None = None,
+    ) -> None:
         super().__init__(service, replica, ctx)
         local = service.local
         if local is None:
             raise ValueError(f"service {service.name} has no x-devenv.run")
         self.local = local
         self.argv = build_argv(service)
-        self.ports = service.ports_for(replica)
+        self.public_ports = service.ports_for(replica)
+        # With a handover, devenv holds the public ports: this instance listens on
+        # its own (relayed) or inherits the listening socket (fd 3).
+        self.handover = handover
+        self.ports = handover.instance_ports() if handover else self.public_ports
         self.stop_signal = parse_signal(service.stop_signal)
         grace = service.stop_grace_period
         self.grace = DEFAULT_GRACE if grace is None else grace
         self._run: _Run | None = None
-        self._generation = 0
         self._env: dict[str, str] = {}
         self._cleanup: asyncio.Task[None] | None = None
         ready = local.ready
@@ -224,7 +237,7 @@ class ProcessUnit(Unit):
 
     @property
     def host_ports(self) -> tuple[int, ...]:
-        return self.ports
+        return self.public_ports
 
     @property
     def command_text(self) -> str:
@@ -284,9 +297,11 @@ class ProcessUnit(Unit):
                 service=self.service.name,
                 key="x-devenv.cwd",
             )
-        check_ports_free(self.ports, self.service.name)
-        self._generation += 1
-        instance = f"{self.ctx.run_id}/{self.name}/{self._generation}/"
+        if self.handover is None or self.handover.mode != "socket":
+            check_ports_free(self.ports, self.service.name)
+        # Unique per launch across every unit object of this run: two instances of
+        # one unit side by side (a handover) must never sweep each other.
+        instance = f"{self.ctx.run_id}/{self.name}/{next(_LAUNCHES)}/"
         self._env = build_env(
             self.service,
             dict(self.ctx.stack.variables),
@@ -303,12 +318,19 @@ class ProcessUnit(Unit):
         run = _Run(self, instance)
         loop = asyncio.get_running_loop()
         try:
+            argv, fds = self.argv, self.handover.fds if self.handover is not None else ()
+            inherit: dict[str, Any] = {}
+            if fds:  # x-devenv.handover: socket: the listening sockets as fd 3, …
+                argv = listen_fds_argv(argv, len(fds))
+                targets = tuple(range(3, 3 + len(fds)))
+                inherit = {"pass_fds": (*fds, *targets), "preexec_fn": move_fds(fds)}
             transport, _ = await loop.subprocess_exec(
                 lambda: _Pipes(run),
-                *self.argv,
+                *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                **inherit,
                 cwd=cwd,
                 env=self._env,
                 start_new_session=True,
@@ -416,13 +438,14 @@ class ProcessUnit(Unit):
             if self._log_matched:
                 return True, f"log matched /{ready.target}/"
             return False, f"waiting for a line matching /{ready.target}/"
+        # A port of the service's own in a probe is this instance's port: a replica
+        # listens on its offset port, a handed-over instance on its own.
+        ports = dict(zip(self.local.ports, self.ports, strict=False))
         if ready.kind == "tcp":
             host, port = probes.parse_hostport(ready.target)
-            if port in self.local.ports:  # a replica listens on its own offset port
-                port += self.replica - 1
-            return await probes.tcp_probe(host, port, timeout)
+            return await probes.tcp_probe(host, ports.get(port, port), timeout)
         if ready.kind == "http":
-            url = probes.with_port_offset(ready.target, self.local.ports, self.replica - 1)
+            url = probes.with_ports(ready.target, ports)
             return await probes.http_probe(url, ready.status, timeout)
         return await probes.cmd_probe(ready.target, self.local.cwd, self._env, timeout)
 
