@@ -31,6 +31,10 @@ class LoadOptions:
     project_name: str | None = None  # -p/--project-name
     env_file: Path | None = None  # --env-file; default: <project dir>/.env
     profiles: tuple[str, ...] = ()  # --profile; empty: COMPOSE_PROFILES
+    # --project-directory: relative paths in the files, `.env` and the default
+    # project name go by it, and Compose files are looked for there; default:
+    # the directory of the first Compose file.
+    project_dir: Path | None = None
     cwd: Path | None = None  # where discovery starts; default: os.getcwd()
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     # Services named on the command line: as in Compose, they and everything they
@@ -122,12 +126,17 @@ def _load(options: LoadOptions) -> Stack:
     cwd = (options.cwd or Path.cwd()).resolve()
     environ = dict(options.environ)
 
+    chosen_dir = absolute(options.project_dir, cwd) if options.project_dir else None
+    if chosen_dir is not None and not chosen_dir.is_dir():
+        raise ConfigError(
+            "project directory not found", file=chosen_dir, hint="check --project-directory"
+        )
     if options.files:
         files = tuple(absolute(f, cwd) for f in options.files)
-        work_dir = files[0].parent
+        work_dir = chosen_dir or files[0].parent
     else:
         files = ()
-        work_dir = cwd
+        work_dir = chosen_dir or cwd
     env_path = absolute(options.env_file, cwd) if options.env_file else work_dir / ".env"
     if options.env_file and not env_path.is_file():
         raise ConfigError("env file not found", file=env_path, hint="check the --env-file path")
@@ -138,7 +147,7 @@ def _load(options: LoadOptions) -> Stack:
     if not files:
         files = compose_file_env(variables, cwd)
     if not files:
-        files = find_default_files(cwd)
+        files = find_default_files(chosen_dir or cwd)
         others = [n for n in DEFAULT_FILES if (files[0].parent / n).is_file()]
         if len(others) > 1:
             notes.append(
@@ -148,7 +157,7 @@ def _load(options: LoadOptions) -> Stack:
     for file in files:
         if not file.is_file():
             raise ConfigError("Compose file not found", file=file, hint="check -f / COMPOSE_FILE")
-    project_dir = files[0].parent
+    project_dir = chosen_dir or files[0].parent
 
     # The name comes first: Compose offers it to the files as ${COMPOSE_PROJECT_NAME}.
     name = _project_name(options, variables, files, project_dir)

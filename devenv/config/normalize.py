@@ -31,6 +31,7 @@ from devenv.config.schema import (
 from devenv.config.shapes import (
     bytes,
     command,
+    cpus,
     devices,
     environment,
     expose,
@@ -40,6 +41,7 @@ from devenv.config.shapes import (
     networks,
     one_or_list,
     profiles,
+    signed_integer,
     string,
     sysctls,
 )
@@ -84,7 +86,8 @@ def canonical_service(raw: Any, ctx: Context) -> YDict:
     return out
 
 
-_FALSE_IS_ABSENT = {"privileged", "read_only", "stdin_open", "tty", "oom_kill_disable"}
+# Keys whose handler returns None for a value Compose leaves out (false; 0 CPUs).
+_FALSE_IS_ABSENT = {"privileged", "read_only", "stdin_open", "tty", "oom_kill_disable", "cpus"}
 
 
 _HANDLERS: dict[str, Any] = {
@@ -106,6 +109,8 @@ _HANDLERS: dict[str, Any] = {
     "develop": develop,
     "deploy": deploy,
     "scale": integer,
+    "cpus": cpus,
+    "pids_limit": signed_integer,
     "dns": one_or_list,
     "dns_search": one_or_list,
     "dns_opt": one_or_list,
