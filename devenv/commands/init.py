@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devenv.secrets import is_secret_name
+from devenv.secrets import is_placeholder, is_secret_name
 
 EXAMPLE_NAMES = (".env.example", ".env.sample", ".env.template", "example.env")
-PLACEHOLDER_PARTS = ("change-me", "changeme", "change_me", "replace-me", "replaceme")
-PLACEHOLDER_STARTS = ("your-", "your_", "<", "xxx", "todo")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -124,11 +122,4 @@ def missing_keys(env: Path, example: Path) -> list[str]:
 
 def placeholder_secrets(values: dict[str, str | None]) -> list[str]:
     """Secret-looking variables whose value is still a placeholder (`change-me`…)."""
-    found = []
-    for key, value in values.items():
-        if not is_secret_name(key):
-            continue
-        text = (value or "").strip().lower()
-        if any(p in text for p in PLACEHOLDER_PARTS) or text.startswith(PLACEHOLDER_STARTS):
-            found.append(key)
-    return found
+    return [key for key, value in values.items() if is_secret_name(key) and is_placeholder(value)]

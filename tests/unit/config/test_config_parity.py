@@ -65,8 +65,7 @@ def test_override_replaces_a_whole_service_and_reset_removes_it(tmp_path: Path) 
         {
             "compose.yaml": "services:\n  web:\n    image: a\n    ports: ['80:80']\n"
             "    environment: {A: '1'}\n  tool:\n    image: t\n",
-            "compose.override.yaml": "services:\n  web: !override\n    image: b\n"
-            "  tool: !reset\n",
+            "compose.override.yaml": "services:\n  web: !override\n    image: b\n  tool: !reset\n",
         },
     )
     stack = load(tmp_path)
