@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,14 @@ def _single_quoted_keys(path: Path) -> set[str]:
         if binding.key and "='" in binding.original.string.replace(" ", ""):
             keys.add(binding.key)
     return keys
+
+
+def builtin_variables() -> dict[str, str]:
+    """Variables devenv offers the files for interpolation; the environment and
+    `.env` can set them otherwise. DEVENV_PYTHON is the interpreter devenv runs
+    on: the one its installation (venv, pipx, uv tool) gave the libraries that
+    came with it, such as the demo's, whichever `python3` is first on PATH."""
+    return {"DEVENV_PYTHON": sys.executable} if sys.executable else {}
 
 
 def load_stack(options: LoadOptions | None = None) -> Stack:
@@ -161,7 +170,7 @@ def _load(options: LoadOptions) -> Stack:
 
     # The name comes first: Compose offers it to the files as ${COMPOSE_PROJECT_NAME}.
     name = _project_name(options, variables, files, project_dir)
-    lookup = {"COMPOSE_PROJECT_NAME": name, **variables}
+    lookup = {"COMPOSE_PROJECT_NAME": name, **builtin_variables(), **variables}
     model, warnings = read_project(files, project_dir, lookup)
     warnings = notes + warnings
 
