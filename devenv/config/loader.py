@@ -102,7 +102,7 @@ def _project_name(
     """-p, else COMPOSE_PROJECT_NAME, else the last `name:` in the files, else the
     directory's name; the latter two normalised, the former two checked."""
     from devenv.config.interpolate import TemplateError, substitute
-    from devenv.config.yamlload import load_yaml_file, where
+    from devenv.config.yamlload import MergeTag, load_yaml_file, where
 
     if options.project_name:
         return check_project_name(options.project_name, "-p")
@@ -111,9 +111,12 @@ def _project_name(
     declared = None
     for file in files:
         document = load_yaml_file(file)
-        if isinstance(document, dict) and isinstance(document.get("name"), str):
+        value = document.get("name") if isinstance(document, dict) else None
+        if isinstance(value, MergeTag):
+            value = value.value  # as Compose reads `name:`: the tag makes no difference
+        if isinstance(value, str):
             try:
-                declared = substitute(document["name"], variables) or declared
+                declared = substitute(value, variables) or declared
             except TemplateError as error:
                 path, line = where(document, "name")
                 raise ConfigError(str(error), file=path, line=line, key="name") from None

@@ -26,6 +26,9 @@ CASES: list[tuple[str, list[str], dict[str, str]]] = [
     ("reset_override", ["-f", "compose.yaml"], {}),
     ("reset_override", ALL_THREE, {}),
     ("reset_override", ALL_THREE, {"IMG": "from-shell"}),
+    ("reset_name", ["-f", "compose.yaml", "-f", "override.yaml"], {}),
+    ("reset_name", ["-f", "compose.yaml", "-f", "reset.yaml"], {}),
+    ("reset_name", ["-f", "compose.yaml", "-f", "reset_value.yaml"], {}),
     # --project-directory: relative paths, extends.file, .env and the name go by it
     ("project_directory", ["-f", "files/compose.yaml", "--project-directory", "proj"], {}),
     ("project_directory", ["--project-directory", "proj"], {}),  # files found there
