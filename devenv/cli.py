@@ -59,6 +59,14 @@ def add_project_options(parser: argparse.ArgumentParser, *, top_level: bool = Tr
         help="file of variables for interpolation (default: .env in the project directory)",
     )
     group.add_argument(
+        "--project-directory",
+        dest="project_directory",
+        default=none,
+        metavar="PATH",
+        help="the project directory: relative paths in the Compose files, .env and the "
+        "default project name go by it (default: the directory of the first Compose file)",
+    )
+    group.add_argument(
         "--profile",
         dest="profiles",
         action="append",

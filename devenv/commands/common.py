@@ -15,10 +15,17 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
         project_name=getattr(args, "project_name", None),
         env_file=Path(args.env_file) if getattr(args, "env_file", None) else None,
         profiles=tuple(getattr(args, "profiles", None) or ()),
+        project_dir=project_directory(args),
         cwd=Path.cwd(),
         environ=dict(os.environ),
         services=tuple(_service_names(args)),
     )
+
+
+def project_directory(args: argparse.Namespace) -> Path | None:
+    """--project-directory, when given."""
+    value = getattr(args, "project_directory", None)
+    return Path(value) if value else None
 
 
 def _service_names(args: argparse.Namespace) -> list[str]:

@@ -1,12 +1,14 @@
-"""`devenv doctor`: a checklist of what starting the stack needs, with a fix per problem.
+"""`devenv doctor [SERVICE…]`: a checklist of what starting the stack (or those
+services and what they depend on) needs, with a fix per problem.
 
-Lines are `ok`, `warn` (works, but should be fixed) or `FAIL` (blocks startup);
-the exit code is 1 when any line fails.
+Lines are `ok`, `warn` (works, but should be fixed), `FAIL` (blocks startup) or
+`skip`; the exit code is 1 when any line fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,8 +24,10 @@ from devenv.commands.init import (
     placeholder_secrets,
     read_keys,
 )
-from devenv.config.model import Stack
-from devenv.errors import DevenvError
+from devenv.commands.scope import Uses
+from devenv.config.model import Service, Stack
+from devenv.errors import DevenvError, SelectionError
+from devenv.secrets import is_placeholder, is_secret_name
 
 MIN_PYTHON = (3, 11)
 Level = Literal["ok", "warn", "FAIL", "skip"]
@@ -36,25 +40,60 @@ class Check:
     fix: str | None = None
 
 
+DESCRIPTION = """\
+Check Python, Docker, the compose files, .env, secrets, ports, images and git;
+print a fix for each problem. Exits 1 when something blocks startup.
+
+With SERVICE names, check only what those services and what they depend on
+need: their images, ports, env files and variables, and Docker only if one of
+them runs as a container.
+
+A secret-looking variable (*PASSWORD*, *SECRET*, *TOKEN*, *KEY*, …) whose value
+is still a placeholder (changeme, changethis, your-…-here, <…>, sk-..., xxx,
+TODO) is flagged wherever it is set: .env, the environment, a Compose file or an
+env file."""
+
+
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         "doctor",
         help="check what starting the stack needs, with a fix for each problem",
-        description="Check Python, Docker, the compose files, .env, secrets, ports, images "
-        "and git; print a fix for each problem. Exits 1 when something blocks startup.",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "services",
+        nargs="*",
+        metavar="SERVICE",
+        help="check only what these services and their dependencies need",
     )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     env_files = locate(args)
+    names: list[str] = list(getattr(args, "services", None) or [])
     stack, stack_check = load(args)
-    client, docker_check = docker(stack)
+    unknown = False
+    if stack is not None and names:
+        try:
+            stack = stack.select(names)
+        except SelectionError as error:
+            stack, stack_check, unknown = None, Check("FAIL", error.message, error.hint), True
+    uses = _uses(stack)
+    variables = uses.variables if uses is not None and names else None
+    client, docker_check = (
+        (None, Check("skip", "Docker: not checked (unknown service)"))
+        if unknown
+        else docker(stack, scoped=bool(names))
+    )
     checks = [
         python_version(),
         docker_check,
         stack_check,
-        *dotenv(env_files),
+        *env_files_of(stack, uses, bool(names)),
+        *dotenv(env_files, variables),
+        *placeholders(stack, env_files, variables, uses),
         *ports(stack, client),
         *images(stack, client),
         gitignore(env_files),
@@ -62,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
     where = env_files.project_dir or Path.cwd()
     name = f" (project {stack.name})" if stack else ""
     print(f"devenv doctor: {where}{name}")
+    if names and stack is not None:
+        extra = [n for n in stack.services if n not in names]
+        also = f" and their dependencies: {', '.join(extra)}" if extra else ""
+        print(f"  for {', '.join(names)}{also}")
     for check in checks:
         print(f"  {check.level:<5} {check.text}")
         if check.fix and check.level in ("warn", "FAIL"):
@@ -73,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         verb = "blocks" if failed == 1 else "block"
         print(f"\n{failed} problem{'s' * (failed > 1)} {verb} startup; {warned} warning(s)")
         return 1
-    print(f"\nready to start{f' ({warned} warning(s))' if warned else ''}: devenv")
+    command = " ".join(["devenv", "start", *names] if names else ["devenv"])
+    print(f"\nready to start{f' ({warned} warning(s))' if warned else ''}: {command}")
     return 0
 
 
@@ -102,13 +146,25 @@ def load(args: argparse.Namespace) -> tuple[Stack | None, Check]:
     return stack, check
 
 
+def _uses(stack: Stack | None) -> Uses | None:
+    """What the stack's services (narrowed to the named ones and their
+    dependencies, when names were given) use of the project's files."""
+    if stack is None:
+        return None
+    from devenv.commands.scope import what_they_use
+
+    return what_they_use(stack, stack.services)
+
+
 def needs_docker(stack: Stack | None) -> bool:
     return stack is None or any(s.kind == "container" for s in stack.services.values())
 
 
-def docker(stack: Stack | None) -> tuple[Any, Check]:
+def docker(stack: Stack | None, *, scoped: bool = False) -> tuple[Any, Check]:
     from devenv.runtime.docker_connect import connect, resolve_endpoint
 
+    if scoped and stack is not None and not needs_docker(stack):
+        return None, Check("skip", "Docker: not needed (these services run as local processes)")
     endpoint = resolve_endpoint()
     try:
         client = connect()
@@ -125,7 +181,22 @@ def docker(stack: Stack | None) -> tuple[Any, Check]:
     return client, Check("ok", text)
 
 
-def dotenv(files: EnvFiles) -> Iterator[Check]:
+def env_files_of(stack: Stack | None, uses: Uses | None, scoped: bool) -> Iterator[Check]:
+    """With a scope: the env files the services read (loading the stack already
+    refused a missing required one; this names them)."""
+    if stack is None or uses is None or not scoped:
+        return
+    found = [display(p) for p in uses.env_files]
+    for service in stack.services.values():
+        if service.local is not None:
+            found.extend(display(p) for p in service.local.env_files)
+    if found:
+        yield Check("ok", f"env files present: {', '.join(dict.fromkeys(found))}")
+
+
+def dotenv(files: EnvFiles, variables: set[str] | None = None) -> Iterator[Check]:
+    """`.env` against `.env.example`; with a scope (`variables`), only the
+    variables the services use count."""
     env = display(files.env)
     if files.example is None:
         if files.env.is_file():
@@ -138,6 +209,8 @@ def dotenv(files: EnvFiles) -> Iterator[Check]:
         yield Check("warn", f"{env} missing (defaults from the compose files apply)", "devenv init")
         return
     missing = missing_keys(files.env, files.example)
+    if variables is not None:
+        missing = [key for key in missing if key in variables]
     if missing:
         yield Check(
             "warn",
@@ -146,21 +219,76 @@ def dotenv(files: EnvFiles) -> Iterator[Check]:
         )
     else:
         yield Check("ok", f"{env} present and complete")
-    placeholders = placeholder_secrets(read_keys(files.env))
-    if placeholders:
+
+
+def placeholders(
+    stack: Stack | None, files: EnvFiles, variables: set[str] | None, uses: Uses | None = None
+) -> Iterator[Check]:
+    """Secret-looking variables still set to a placeholder: in `.env` (with a
+    scope, those the services use) and in the environment of each service,
+    naming where each is set."""
+    found: dict[str, list[str]] = {}  # where -> variables
+    dotenv_values = read_keys(files.env) if files.env.is_file() else {}
+    for key in placeholder_secrets(dotenv_values):
+        if variables is None or key in variables:
+            found.setdefault(display(files.env), []).append(key)
+    for service in stack.services.values() if stack else ():
+        for key, value in service_environment(service).items():
+            if not is_secret_name(key) or not is_placeholder(value):
+                continue
+            where = set_where(key, value, service, dotenv_values, files, uses)
+            if key not in found.get(where, []):
+                found.setdefault(where, []).append(key)
+    if not found:
+        yield Check("ok", "no placeholder secrets")
+        return
+    for where, keys in found.items():
         yield Check(
             "warn",
-            f"placeholder secrets in {env}: {', '.join(placeholders)}",
-            f"set real values for {', '.join(placeholders)} in {env}",
+            f"placeholder secrets in {where}: {', '.join(keys)}",
+            f"set real values for {', '.join(keys)} in {where.split(' (')[0]}",
         )
-    else:
-        yield Check("ok", "no placeholder secrets")
+
+
+def service_environment(service: Service) -> dict[str, str | None]:
+    """What a service's process or container sees from its definition: Compose's
+    environment and env files, then x-devenv's env files and environment."""
+    env: dict[str, str | None] = dict(service.environment)
+    if service.local is not None:
+        for path in service.local.env_files:
+            env.update(read_keys(path))
+        env.update(service.local.environment)
+    return env
+
+
+def set_where(
+    key: str,
+    value: str | None,
+    service: Service,
+    dotenv_values: dict[str, str | None],
+    files: EnvFiles,
+    uses: Uses | None,
+) -> str:
+    """Where a service's placeholder comes from, as well as can be told: `.env`
+    or the shell (through interpolation), an env file, or the Compose file."""
+    if dotenv_values.get(key) == value:
+        return display(files.env)
+    if os.environ.get(key) == value:
+        return f"the environment ({key})"
+    local_files = service.local.env_files if service.local else ()
+    for path in [*(uses.env_files if uses else ()), *local_files]:
+        if read_keys(path).get(key) == value:
+            return display(path)
+    origin = display(service.origin.file)
+    if service.local is not None and service.local.environment.get(key) == value:
+        return f"{origin} (service {service.name}, x-devenv.environment)"
+    return f"{origin} (service {service.name}, environment)"
 
 
 def wanted_ports(stack: Stack) -> Iterator[tuple[str, str, int]]:
     """(service, host address, port) of every fixed host port the stack needs."""
     for service in stack.services.values():
-        if service.local is not None:
+        if service.is_process and service.local is not None:
             for port in service.local.ports:
                 yield service.name, "127.0.0.1", port
             continue

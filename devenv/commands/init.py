@@ -1,8 +1,9 @@
 """`devenv init`: create `.env` from `.env.example`, never over an existing one.
 
 Also home of what `devenv doctor` needs to know about the two files: where they
-are (the `.env` path is the one the config loader reads: `--env-file`, else next
-to the first `-f` file, else in the current directory) and what they hold.
+are (the `.env` path is the one the config loader reads: `--env-file`, else in
+the `--project-directory`, else next to the first `-f` file, else in the current
+directory) and what they hold.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devenv.secrets import is_secret_name
+from devenv.secrets import is_placeholder, is_secret_name
 
 EXAMPLE_NAMES = (".env.example", ".env.sample", ".env.template", "example.env")
-PLACEHOLDER_PARTS = ("change-me", "changeme", "change_me", "replace-me", "replaceme")
-PLACEHOLDER_STARTS = ("your-", "your_", "<", "xxx", "todo")
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -69,19 +68,27 @@ def locate(args: argparse.Namespace) -> EnvFiles:
 
     cwd = Path.cwd()
     files = [absolute(Path(f), cwd) for f in (getattr(args, "files", None) or ())]
+    chosen = getattr(args, "project_directory", None)
+    chosen_dir = absolute(Path(chosen), cwd) if chosen else None
     env_file = getattr(args, "env_file", None)
     if env_file:
         env = absolute(Path(env_file), cwd)
+    elif chosen_dir:
+        env = chosen_dir / ".env"
     elif files:
         env = files[0].parent / ".env"
     else:
         env = cwd / ".env"
     project_dir: Path | None
     try:
-        found = files or list(compose_file_env(os.environ, cwd)) or list(find_default_files(cwd))
-        project_dir = found[0].parent
+        found = (
+            files
+            or list(compose_file_env(os.environ, cwd))
+            or list(find_default_files(chosen_dir or cwd))
+        )
+        project_dir = chosen_dir or found[0].parent
     except ConfigError:
-        project_dir = None
+        project_dir = chosen_dir
     candidates = dict.fromkeys(d for d in (env.parent, project_dir) if d is not None)
     example = next(
         (d / n for d in candidates for n in EXAMPLE_NAMES if (d / n).is_file()),
@@ -115,11 +122,4 @@ def missing_keys(env: Path, example: Path) -> list[str]:
 
 def placeholder_secrets(values: dict[str, str | None]) -> list[str]:
     """Secret-looking variables whose value is still a placeholder (`change-me`…)."""
-    found = []
-    for key, value in values.items():
-        if not is_secret_name(key):
-            continue
-        text = (value or "").strip().lower()
-        if any(p in text for p in PLACEHOLDER_PARTS) or text.startswith(PLACEHOLDER_STARTS):
-            found.append(key)
-    return found
+    return [key for key, value in values.items() if is_secret_name(key) and is_placeholder(value)]

@@ -8,6 +8,7 @@ validated Stack from the result.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +37,24 @@ class LoadOptions:
     project_name: str | None = None  # -p/--project-name
     env_file: Path | None = None  # --env-file; default: <project dir>/.env
     profiles: tuple[str, ...] = ()  # --profile; empty: COMPOSE_PROFILES
+    # --project-directory: relative paths in the files, `.env` and the default
+    # project name go by it, and Compose files are looked for there; default:
+    # the directory of the first Compose file.
+    project_dir: Path | None = None
     cwd: Path | None = None  # where discovery starts; default: os.getcwd()
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     # Services named on the command line: as in Compose, they and everything they
     # depend on are enabled even when their profiles are not. (Stack.select()
     # then narrows the stack to them.)
     services: tuple[str, ...] = ()
+
+
+def builtin_variables() -> dict[str, str]:
+    """Variables devenv offers the files for interpolation; the environment and
+    `.env` can set them otherwise. DEVENV_PYTHON is the interpreter devenv runs
+    on: the one its installation (venv, pipx, uv tool) gave the libraries that
+    came with it, such as the demo's, whichever `python3` is first on PATH."""
+    return {"DEVENV_PYTHON": sys.executable} if sys.executable else {}
 
 
 def load_stack(options: LoadOptions | None = None) -> Stack:
@@ -67,7 +80,7 @@ def _project_name(
     """-p, else COMPOSE_PROJECT_NAME, else the last `name:` in the files, else the
     directory's name; the latter two normalised, the former two checked."""
     from devenv.config.compose.interpolate import TemplateError, substitute
-    from devenv.config.compose.yamlload import load_yaml_file, where
+    from devenv.config.compose.yamlload import MergeTag, load_yaml_file, where
 
     if options.project_name:
         return check_project_name(options.project_name, "-p")
@@ -76,9 +89,12 @@ def _project_name(
     declared = None
     for file in files:
         document = load_yaml_file(file)
-        if isinstance(document, dict) and isinstance(document.get("name"), str):
+        value = document.get("name") if isinstance(document, dict) else None
+        if isinstance(value, MergeTag):
+            value = value.value  # as Compose reads `name:`: the tag makes no difference
+        if isinstance(value, str):
             try:
-                declared = substitute(document["name"], variables) or declared
+                declared = substitute(value, variables) or declared
             except TemplateError as error:
                 path, line = where(document, "name")
                 raise ConfigError(str(error), file=path, line=line, key="name") from None
@@ -100,12 +116,17 @@ def _load(options: LoadOptions) -> Stack:
     cwd = (options.cwd or Path.cwd()).resolve()
     environ = dict(options.environ)
 
+    chosen_dir = absolute(options.project_dir, cwd) if options.project_dir else None
+    if chosen_dir is not None and not chosen_dir.is_dir():
+        raise ConfigError(
+            "project directory not found", file=chosen_dir, hint="check --project-directory"
+        )
     if options.files:
         files = tuple(absolute(f, cwd) for f in options.files)
-        work_dir = files[0].parent
+        work_dir = chosen_dir or files[0].parent
     else:
         files = ()
-        work_dir = cwd
+        work_dir = chosen_dir or cwd
     env_path = absolute(options.env_file, cwd) if options.env_file else work_dir / ".env"
     if options.env_file and not env_path.is_file():
         raise ConfigError("env file not found", file=env_path, hint="check the --env-file path")
@@ -116,7 +137,7 @@ def _load(options: LoadOptions) -> Stack:
     if not files:
         files = compose_file_env(variables, cwd)
     if not files:
-        files = find_default_files(cwd)
+        files = find_default_files(chosen_dir or cwd)
         others = [n for n in DEFAULT_FILES if (files[0].parent / n).is_file()]
         if len(others) > 1:
             notes.append(
@@ -126,11 +147,11 @@ def _load(options: LoadOptions) -> Stack:
     for file in files:
         if not file.is_file():
             raise ConfigError("Compose file not found", file=file, hint="check -f / COMPOSE_FILE")
-    project_dir = files[0].parent
+    project_dir = chosen_dir or files[0].parent
 
     # The name comes first: Compose offers it to the files as ${COMPOSE_PROJECT_NAME}.
     name = _project_name(options, variables, files, project_dir)
-    lookup = {"COMPOSE_PROJECT_NAME": name, **variables}
+    lookup = {"COMPOSE_PROJECT_NAME": name, **builtin_variables(), **variables}
     model, warnings = read_project(files, project_dir, lookup)
     warnings = notes + warnings
 

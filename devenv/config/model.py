@@ -326,7 +326,8 @@ class Stack:
         return seen
 
     def select(self, names: Iterable[str]) -> Stack:
-        """The named services plus everything they depend on, in file order.
+        """The named services plus everything they depend on, in file order, and
+        only the volumes, networks, secrets and configs those use (as Compose).
 
         No names means the whole stack.
         """
@@ -339,7 +340,16 @@ class Stack:
             keep.add(name)
             keep |= self.dependencies_of(name)
         services = {n: s for n, s in self.services.items() if n in keep}
-        return replace(self, services=frozen_map(services))
+        from devenv.config.stack.resources import only_used  # it imports this module
+
+        volumes, networks, extra = only_used(services, self.volumes, self.networks, self.extra)
+        return replace(
+            self,
+            services=frozen_map(services),
+            volumes=frozen_map(volumes),
+            networks=frozen_map(networks),
+            extra=frozen_map(extra),
+        )
 
     def start_order(self) -> list[list[str]]:
         """Services in layers: each layer depends only on earlier ones."""

@@ -1,6 +1,7 @@
 """Reading Compose files into one canonical model: per file, interpolation,
-canonical forms and `include`; then merging the files in order and applying
-`extends`. Knows nothing of the Stack model yet."""
+canonical forms, `include` and `extends` (as Compose does, within each file);
+then merging the files in order, honouring `!reset` and `!override`. Knows
+nothing of the Stack model yet."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from devenv.config.compose.canonical import Context, new_like
 from devenv.config.compose.envfile import env_file_values
 from devenv.config.compose.errors_at import error_at, type_name
 from devenv.config.compose.interpolate import interpolate_tree
-from devenv.config.compose.merge import merge
+from devenv.config.compose.keys import check_resource_twins
+from devenv.config.compose.merge import TreePath, merge, take_merge_tags, without
 from devenv.config.compose.normalize import canonical_service
 from devenv.config.compose.schema import EXTENDS_KEYS, INCLUDE_KEYS, TOP_LEVEL_KEYS
 from devenv.config.compose.yamlload import YDict, copy_meta, load_yaml_file, where
@@ -38,13 +40,19 @@ class Reader:
 
     def read(self, path: Path, base_dir: Path) -> YDict:
         """One file: parsed, interpolated, canonical, with its includes merged in."""
+        return self.read_file(path, base_dir).model
+
+    def read_file(self, path: Path, base_dir: Path, *, extends: bool = True) -> FileModel:
+        """One file, with where it had `!reset`/`!override` and whether it was empty.
+
+        `base_dir` is the directory the file's relative paths are relative to: the
+        project directory for the files of the project, whatever folder they are
+        in (as in Compose, `include` and `extends.file` too). `extends=False` for a
+        file read as the base of an `extends`: the caller follows its chain."""
         if path in self._stack:
             chain = " -> ".join(str(p) for p in (*self._stack, path))
             raise ConfigError(f"include cycle: {chain}", file=path)
         raw = load_yaml_file(path)
-        if raw is None:
-            raw = YDict()
-            raw.file = str(path)
         if not isinstance(raw, dict):
             raise ConfigError(
                 f"a Compose file must be a mapping at the top, not {type_name(raw)}",
@@ -61,14 +69,21 @@ class Reader:
                     dotted=key,
                     hint=did_you_mean(key, TOP_LEVEL_KEYS),
                 )
+        unknown: list[tuple[TreePath, str]] = []
+        resets = take_merge_tags(raw, (), unknown)
+        for where_, tag in unknown:
+            hint = did_you_mean(f"!{tag}", ("!reset", "!override"))
+            self.warnings.append(
+                f"{path}: {'.'.join(where_)}: the YAML tag !{tag} means nothing to Compose "
+                f"and is ignored{f' ({hint})' if hint else ''}"
+            )
+        empty = not raw
         if "version" in raw:
             self.warnings.append(f"{path}: the `version` key is obsolete and ignored")
         data = interpolate_tree(raw, self.variables, self.on_unset)
         model = new_like(data)
         model.update((k, v) for k, v in data.items() if k not in ("services", "include", "version"))
-        services = data.get("services")
-        if services is None:
-            services = YDict()
+        services = data.get("services", YDict())
         if not isinstance(services, dict):
             raise error_at(
                 data,
@@ -104,8 +119,10 @@ class Reader:
             if key in model:
                 model[key] = self._resources(model, key, base_dir)
         if "include" in data:
-            model = self._include(data, model, path)
-        return model
+            model = self._include(data, model, base_dir)
+        if extends:
+            model = self._apply_extends(model, base_dir, resets)
+        return FileModel(model, resets, empty)
 
     def _resources(self, model: YDict, key: str, base_dir: Path) -> YDict:
         value = model[key]
@@ -126,11 +143,11 @@ class Reader:
             out[name] = entry
         return out
 
-    def _include(self, data: YDict, model: YDict, path: Path) -> YDict:
+    def _include(self, data: YDict, model: YDict, here: Path) -> YDict:
         entries = data["include"]
         if not isinstance(entries, list):
             raise error_at(data, "include", "`include` must be a list", dotted="include")
-        here = path.parent
+        path = Path(str(data.file)) if data.file else here
         imported = YDict()
         for index, entry in enumerate(entries):
             dotted = f"include[{index}]"
@@ -166,7 +183,7 @@ class Reader:
                         index,
                         f"included file not found: {file}",
                         dotted=f"{dotted}.path",
-                        hint="check the path; it is relative to the including file's directory",
+                        hint=f"check the path; it is relative to the project directory {here}",
                     )
             project_dir = (
                 _abs(Path(entry["project_directory"]), here)
@@ -233,17 +250,42 @@ class Reader:
                 result[key] = imported[key]
         return result
 
-    def read_all(self, files: list[Path] | tuple[Path, ...], project_dir: Path) -> YDict:
-        """Several files merged in order, with `extends` applied."""
+    def read_all(
+        self, files: list[Path] | tuple[Path, ...], project_dir: Path, *, root: bool = False
+    ) -> YDict:
+        """Several files merged in order. What a file marks `!reset` or `!override`
+        is first removed from the files before it. `root`: these are the project's
+        own files, which may not all be empty (an included file may)."""
         model: YDict | None = None
+        empty: list[Path] = []
         for file in files:
-            one = self.read(file, project_dir)
-            model = one if model is None else merge(model, one)
+            one = self.read_file(file, project_dir)
+            if one.empty:
+                empty.append(file)
+            model = one.model if model is None else merge(without(model, one.resets), one.model)
         assert model is not None
+        if root and len(empty) == len(files):
+            several = len(files) > 1
+            raise ConfigError(
+                f"empty Compose files: {', '.join(map(str, files))}"
+                if several
+                else "empty Compose file",
+                file=None if several else files[0],
+                hint="define at least one service under `services:` "
+                "(docker compose refuses an empty project too)",
+            )
+        return _default_build_context(model, project_dir)
+
+    def _apply_extends(self, model: YDict, base_dir: Path, resets: list[TreePath]) -> YDict:
+        """`extends` of one file's services, resolved within that file (and what it
+        includes), as Compose does before merging the file with the others."""
         services = model.get("services") or YDict()
+        if not any(isinstance(s, dict) and "extends" in s for s in services.values()):
+            return model
         resolved = new_like(services)
+        pool = dict(services)
         for name in services:
-            resolved[name] = self._extended(name, services, project_dir, ())
+            resolved[name] = pool[name] = self._extended(name, pool, base_dir, (), resets)
         out = new_like(model)
         out.update(model)
         out["services"] = resolved
@@ -252,9 +294,10 @@ class Reader:
     def _extended(
         self,
         name: str,
-        services: Mapping[str, Any],
+        services: dict[str, Any],
         base_dir: Path,
         chain: tuple[tuple[str, str], ...],
+        resets: list[TreePath],
     ) -> Any:
         service = services[name]
         spec = service.get("extends") if isinstance(service, dict) else None
@@ -293,8 +336,9 @@ class Reader:
         base_name = spec["service"]
         link = (*chain, here)
         if "file" in spec:
-            file_dir = Path(service.file).parent if getattr(service, "file", None) else base_dir
-            other = _abs(Path(str(spec["file"])), file_dir)
+            # Relative to the directory the file's paths are relative to (the
+            # project directory for the project's own files), as in Compose.
+            other = _abs(Path(str(spec["file"])), base_dir)
             if not other.is_file():
                 raise error_at(
                     spec,
@@ -302,13 +346,14 @@ class Reader:
                     f"extends file not found: {other}",
                     service=name,
                     dotted="extends.file",
-                    hint="the path is relative to this file",
+                    hint=f"the path is relative to the project directory {base_dir}",
                 )
-            other_model = Reader(self.variables, self.warnings, self._unset, self._stack).read(
-                other, other.parent
+            loaded = Reader(self.variables, self.warnings, self._unset, self._stack).read_file(
+                other, other.parent, extends=False
             )
-            pool = other_model.get("services") or {}
+            pool: dict[str, Any] = dict(loaded.model.get("services") or {})
             pool_dir = other.parent
+            resets = [*resets, *loaded.resets]
         else:
             pool = services
             pool_dir = base_dir
@@ -319,13 +364,21 @@ class Reader:
                 f"extends an unknown service '{base_name}'",
                 service=name,
                 dotted="extends.service",
-                hint=did_you_mean(base_name, pool) or None,
+                hint=did_you_mean(base_name, pool)
+                or (
+                    "without `file`, extends looks only in the same file and what it includes "
+                    "(as in Compose); name the file: extends: {file: FILE, service: NAME}"
+                    if "file" not in spec
+                    else None
+                ),
             )
-        base = self._extended(base_name, pool, pool_dir, link)
+        base = self._extended(base_name, pool, pool_dir, link, resets)
         child = new_like(service)
         child.update((k, v) for k, v in service.items() if k != "extends")
         base_copy = new_like(base) if isinstance(base, YDict) else YDict()
         base_copy.update((k, v) for k, v in base.items() if k != "extends")
+        # What this file marks `!reset`/`!override` on the service is not inherited.
+        base_copy = without({"services": {name: base_copy}}, resets)["services"].get(name, YDict())
         result = merge({"services": {name: base_copy}}, {"services": {name: child}})["services"][
             name
         ]
@@ -335,6 +388,42 @@ class Reader:
                 getattr(service, "line", None),
             )
         return result
+
+
+@dataclass
+class FileModel:
+    """One file read: its canonical model (includes merged, extends applied),
+    where it had `!reset`/`!override` values, and whether it was empty."""
+
+    model: YDict
+    resets: list[TreePath]
+    empty: bool
+
+
+def _default_build_context(model: YDict, project_dir: Path) -> YDict:
+    """A `build` without `context` builds the project directory. Applied once the
+    files are merged, so that a `build` that only changes other keys (in an
+    override file or through `extends`) keeps the context it inherits."""
+    services = model.get("services") or {}
+    missing = [
+        n
+        for n, s in services.items()
+        if isinstance(s, dict) and isinstance(s.get("build"), dict) and "context" not in s["build"]
+    ]
+    if not missing:
+        return model
+    resolved = new_like(services)
+    resolved.update(services)
+    for name in missing:
+        service = resolved[name] = new_like(services[name])
+        service.update(services[name])
+        build = service["build"] = new_like(services[name]["build"])
+        build.update(services[name]["build"])
+        build["context"] = str(project_dir)
+    out = new_like(model)
+    out.update(model)
+    out["services"] = resolved
+    return out
 
 
 def _abs(path: Path, base: Path) -> Path:
@@ -347,5 +436,7 @@ def read_project(
     files: tuple[Path, ...], project_dir: Path, variables: Mapping[str, str]
 ) -> tuple[YDict, list[str]]:
     reader = Reader(variables)
-    model = reader.read_all(files, project_dir)
+    model = reader.read_all(files, project_dir, root=True)
+    for name, service in (model.get("services") or {}).items():
+        check_resource_twins(name, service)
     return model, reader.warnings

@@ -19,7 +19,7 @@ from devenv.config.compose.schema import (
     DEPENDS_ON_KEYS,
     HEALTHCHECK_KEYS,
 )
-from devenv.config.compose.shapes import ram_in_bytes
+from devenv.config.compose.shapes import cpu_count, ram_in_bytes
 from devenv.config.compose.yamlload import YDict, YList, copy_meta
 from devenv.errors import ConfigError, did_you_mean
 
@@ -33,10 +33,12 @@ def build(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:
         out.update(value)
     else:
         raise ctx.fail(raw, key, key, f"must be a path or a mapping, not {type_name(value)}")
-    context = out.get("context", ".")
-    if not isinstance(context, str):
+    # No `context`: the project directory, filled in once the files are merged,
+    # so that a build changing only other keys keeps the context it inherits.
+    context = out.get("context")
+    if context is not None and not isinstance(context, str):
         raise ctx.fail(out, "context", "build.context", "must be a path")
-    if not re.match(r"^[a-z][a-z0-9+.-]*://|^git@", context):
+    if context is not None and not re.match(r"^[a-z][a-z0-9+.-]*://|^git@", context):
         out["context"] = ctx.path(context)
     if "args" in out:
         args = mapping_or_list(out, "args", out["args"], ctx, "build.args")
@@ -208,19 +210,8 @@ def deploy(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
     if isinstance(resources, dict):
         resources = dict(resources)
         for part in ("limits", "reservations"):
-            section = resources.get(part)
-            if isinstance(section, dict) and "memory" in section:
-                try:
-                    section = {**section, "memory": ram_in_bytes(section["memory"])}
-                except ValueError:
-                    raise ctx.fail(
-                        section,
-                        "memory",
-                        f"deploy.resources.{part}.memory",
-                        f"not a memory size: {section['memory']!r}",
-                        hint="write e.g. 512M or 1.5G",
-                    ) from None
-                resources[part] = section
+            if isinstance(resources.get(part), dict):
+                resources[part] = _resource_section(resources[part], part, ctx)
         out["resources"] = resources
     out.setdefault("resources", {})
     out.setdefault("placement", {})
@@ -231,6 +222,82 @@ def deploy(raw: YDict, key: str, value: Any, ctx: Context) -> Any:
             error.key = "deploy.replicas"
             raise
     return out
+
+
+def _resource_section(section: dict[str, Any], part: str, ctx: Context) -> dict[str, Any]:
+    """`deploy.resources.limits`/`reservations` as Compose prints them: memory in
+    bytes, cpus and pids as numbers (a string such as "0.5" too); 0 left out."""
+    out = dict(section)
+    dotted = f"deploy.resources.{part}"
+    if "memory" in section:
+        try:
+            out["memory"] = ram_in_bytes(section["memory"])
+        except ValueError:
+            raise ctx.fail(
+                section,
+                "memory",
+                f"{dotted}.memory",
+                f"not a memory size: {section['memory']!r}",
+                hint="write e.g. 512M or 1.5G",
+            ) from None
+    if "cpus" in section:
+        try:
+            count = cpu_count(section["cpus"])
+        except ValueError:
+            raise ctx.fail(
+                section,
+                "cpus",
+                f"{dotted}.cpus",
+                f"not a number of CPUs: {section['cpus']!r}",
+                hint='write e.g. 0.5 or "1.5"',
+            ) from None
+        if count is None:
+            del out["cpus"]
+        else:
+            out["cpus"] = count
+    if "pids" in section:
+        pids = section["pids"]
+        if isinstance(pids, bool) or not re.fullmatch(r"[+-]?[0-9]+", str(pids)):
+            raise ctx.fail(
+                section, "pids", f"{dotted}.pids", f"must be a whole number, not {pids!r}"
+            )
+        if int(pids) == 0:
+            del out["pids"]
+        else:
+            out["pids"] = int(pids)
+    return out
+
+
+# A service-level limit and the deploy.resources key that says the same thing.
+RESOURCE_TWINS = (
+    ("cpus", ("limits", "cpus")),
+    ("mem_limit", ("limits", "memory")),
+    ("mem_reservation", ("reservations", "memory")),
+    ("pids_limit", ("limits", "pids")),
+)
+
+
+def check_resource_twins(name: str, service: Any) -> None:
+    """As Compose: `cpus` and `deploy.resources.limits.cpus` (and the other
+    twins) may both be set, but not to different values. Run on the merged model."""
+    if not isinstance(service, dict):
+        return
+    resources = (service.get("deploy") or {}).get("resources") or {}
+    for key, (part, twin) in RESOURCE_TWINS:
+        section = resources.get(part) or {}
+        if key not in service or twin not in section:
+            continue
+        if str(service[key]) != str(section[twin]):
+            file, line = service.where(key) if isinstance(service, YDict) else (None, None)
+            raise ConfigError(
+                f"{key} ({service[key]}) and deploy.resources.{part}.{twin} "
+                f"({section[twin]}) disagree",
+                file=file,
+                line=line,
+                service=name,
+                key=key,
+                hint="set one of them, or both to the same value (docker compose rejects this too)",
+            )
 
 
 def mounts(raw: YDict, key: str, value: Any, ctx: Context) -> Any:

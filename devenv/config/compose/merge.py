@@ -5,6 +5,11 @@ Mappings merge key by key, the later file winning. `command`, `entrypoint` and
 ports by (host ip, published, target, protocol), volumes by target, env_file
 by path, string lists (profiles, expose, cap_add, dns, ...) by value; a later
 entry takes the earlier one's place.
+
+The YAML tags `!reset` and `!override` change that for one value: the reader
+takes them out of each file (`take_merge_tags`) and removes what earlier files,
+or the service being extended, set at those paths (`without`) before merging;
+a `!reset` value is dropped, an `!override` one then takes the place.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from devenv.config.compose.yamlload import YDict, YList, copy_meta
+from devenv.config.compose.yamlload import MergeTag, YDict, YList, copy_meta
+
+# A place in a model: mapping keys from the top (`("services", "web", "ports")`).
+TreePath = tuple[str, ...]
 
 _REPLACED = {
     ("services", "*", "command"),
@@ -132,4 +140,73 @@ def _merge_lists(base: list[Any], override: list[Any], path: tuple[str, ...]) ->
             index[key] = len(out)
             out.append(entry)
             out.item_lines.append(line)
+    return out
+
+
+def take_merge_tags(
+    node: Any, path: TreePath = (), unknown: list[tuple[TreePath, str]] | None = None
+) -> list[TreePath]:
+    """Where `node` (a freshly read file, changed in place) has `!reset` or
+    `!override` values: each `!reset` value is removed and each `!override` one
+    unwrapped. As in Compose, a tagged item of a sequence only affects that
+    file's sequence (a `!reset` item is dropped), never an earlier file's.
+    Values with another tag are unwrapped, and listed in `unknown`."""
+    found: list[TreePath] = []
+    if isinstance(node, dict):
+        for key in list(node):
+            value = node[key]
+            here = (*path, key)
+            if isinstance(value, MergeTag) and value.kind not in ("reset", "override"):
+                if unknown is not None:
+                    unknown.append((here, value.kind))
+                value = node[key] = value.value
+            if isinstance(value, MergeTag):
+                found.append(here)
+                if value.kind == "reset":
+                    del node[key]
+                    if isinstance(node, YDict):
+                        node.key_pos.pop(key, None)
+                    continue
+                value = node[key] = value.value
+            found.extend(take_merge_tags(value, here, unknown))
+    elif isinstance(node, list):
+        kept: list[Any] = []
+        lines: list[int] = []
+        item_lines = node.item_lines if isinstance(node, YList) else []
+        for index, item in enumerate(node):
+            here = (*path, str(index))
+            if isinstance(item, MergeTag):
+                if item.kind == "reset":
+                    continue
+                if item.kind != "override" and unknown is not None:
+                    unknown.append((here, item.kind))
+                item = item.value
+            take_merge_tags(item, here, unknown)  # Compose never matches these paths
+            kept.append(item)
+            lines.append(item_lines[index] if index < len(item_lines) else 0)
+        node[:] = kept
+        if isinstance(node, YList):
+            node.item_lines = lines
+    return found
+
+
+def without(tree: Any, paths: list[TreePath]) -> Any:
+    """`tree` less the values at `paths` (mapping keys only); the containers on
+    the way are copied, so trees that share parts with it are left alone."""
+    for path in paths:
+        tree = _without(tree, path)
+    return tree
+
+
+def _without(tree: Any, path: TreePath) -> Any:
+    if not path or not isinstance(tree, dict) or path[0] not in tree:
+        return tree
+    out: dict[str, Any] = copy_meta(tree, YDict(tree)) if isinstance(tree, YDict) else dict(tree)
+    key = path[0]
+    if len(path) == 1:
+        del out[key]
+        if isinstance(out, YDict):
+            out.key_pos.pop(key, None)
+    else:
+        out[key] = _without(tree[key], path[1:])
     return out

@@ -31,6 +31,7 @@ from devenv.config.compose.schema import (
 from devenv.config.compose.shapes import (
     bytes,
     command,
+    cpus,
     devices,
     environment,
     expose,
@@ -40,6 +41,7 @@ from devenv.config.compose.shapes import (
     networks,
     one_or_list,
     profiles,
+    signed_integer,
     string,
     sysctls,
 )
@@ -84,8 +86,17 @@ def canonical_service(raw: Any, ctx: Context) -> YDict:
     return out
 
 
-# Keys left out when their handler returns None (`privileged: false`, `develop:`).
-_FALSE_IS_ABSENT = {"privileged", "read_only", "stdin_open", "tty", "oom_kill_disable", "develop"}
+# Keys left out when their handler returns None for a value Compose leaves out
+# (`privileged: false`, `develop:` null, 0 CPUs).
+_FALSE_IS_ABSENT = {
+    "privileged",
+    "read_only",
+    "stdin_open",
+    "tty",
+    "oom_kill_disable",
+    "develop",
+    "cpus",
+}
 
 
 _HANDLERS: dict[str, Any] = {
@@ -107,6 +118,8 @@ _HANDLERS: dict[str, Any] = {
     "develop": develop,
     "deploy": deploy,
     "scale": integer,
+    "cpus": cpus,
+    "pids_limit": signed_integer,
     "dns": one_or_list,
     "dns_search": one_or_list,
     "dns_opt": one_or_list,

@@ -3,8 +3,11 @@ form `docker compose config` prints."""
 
 from __future__ import annotations
 
+import decimal
+import math
 import re
 import shlex
+import struct
 from typing import Any
 
 from devenv.config.compose.canonical import (
@@ -76,6 +79,51 @@ def ram_in_bytes(value: Any) -> str:
     if match is None:
         raise ValueError(value)
     return str(int(float(match.group(1)) * _RAM_UNITS[match.group(2)]))
+
+
+_GO_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def cpu_count(value: Any) -> float | int | None:
+    """A number of CPUs (`0.5`, `"1.5"`) as Compose prints it: a number, rounded
+    to single precision as Compose stores it; None for 0 (Compose leaves it out).
+    Raises ValueError for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(value)
+    if isinstance(value, str) and not _GO_FLOAT.fullmatch(value):
+        raise ValueError(value)
+    try:
+        single = struct.unpack("f", struct.pack("f", float(value)))[0]
+    except OverflowError:
+        raise ValueError(value) from None
+    if not math.isfinite(single):
+        raise ValueError(value)
+    if single == 0:
+        return None
+    # The shortest decimal that is the same single-precision number, as Go prints it.
+    text = next(
+        t
+        for t in (f"{single:.{digits}g}" for digits in range(1, 10))
+        if struct.unpack("f", struct.pack("f", float(t)))[0] == single
+    )
+    number = decimal.Decimal(text)
+    return int(number) if number == number.to_integral_value() else float(text)
+
+
+def cpus(raw: YDict, key: str, value: Any, ctx: Context) -> float | int | None:
+    try:
+        return cpu_count(value)
+    except ValueError:
+        raise ctx.fail(
+            raw, key, key, f"not a number of CPUs: {value!r}", hint="write e.g. 0.5 or 2"
+        ) from None
+
+
+def signed_integer(raw: YDict, key: str, value: Any, ctx: Context) -> int:
+    """A whole number that may be negative (`pids_limit: -1` is no limit)."""
+    if isinstance(value, bool) or not re.fullmatch(r"[+-]?[0-9]+", str(value)):
+        raise ctx.fail(raw, key, key, f"must be a whole number, not {value!r}")
+    return int(str(value))
 
 
 def sysctls(raw: YDict, key: str, value: Any, ctx: Context) -> YDict:

@@ -5,6 +5,10 @@ below follow 1.2's core schema so that `80:80` stays a string (1.1 reads it as
 the base-60 number 4880) and `yes`/`on` stay strings. Mappings and sequences
 come back as `YDict`/`YList`, which carry the file and line of every key so
 that errors can point at them. Duplicate keys are an error, as in Compose.
+Values with a local tag come back as `MergeTag`s, which the reader takes out of
+the tree before anything else looks at it: Compose's merge tags `!reset` and
+`!override` do what Compose does; any other tag is ignored, as Compose ignores it
+(with a warning here).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from devenv.config.compose.sources import note
 from devenv.errors import ConfigError
@@ -78,6 +82,21 @@ def copy_meta(source: Any, target: Any) -> Any:
         target.file, target.line = source.file, source.line
         target.item_lines = list(source.item_lines)
     return target
+
+
+class MergeTag:
+    """A value with a local tag: `!reset` (drop what earlier files, or the
+    service this one extends, set here), `!override` (replace it rather than
+    merge with it), or another tag, which means nothing to Compose."""
+
+    __slots__ = ("kind", "value")
+
+    def __init__(self, kind: str, value: Any) -> None:
+        self.kind = kind  # the tag without its "!": "reset", "override", …
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"!{self.kind} {self.value!r}"
 
 
 class _Loader(yaml.SafeLoader):
@@ -165,6 +184,26 @@ def _construct_sequence(loader: _Loader, node: Node) -> YList:
     return result
 
 
+def _construct_merge_tag(loader: _Loader, suffix: str, node: Node) -> MergeTag:
+    """The tagged value read as if it had no tag (a plain `!override 3` is the
+    number 3, a quoted one a string), wrapped with the tag's kind."""
+    untagged: Node
+    if isinstance(node, ScalarNode):
+        tag = loader.resolve(ScalarNode, node.value, (node.style is None, False))  # type: ignore[no-untyped-call]
+        untagged = ScalarNode(tag, node.value, node.start_mark, node.end_mark, node.style)
+    elif isinstance(node, SequenceNode):
+        untagged = SequenceNode(
+            "tag:yaml.org,2002:seq", node.value, node.start_mark, node.end_mark, node.flow_style
+        )
+    else:
+        assert isinstance(node, MappingNode)
+        untagged = MappingNode(
+            "tag:yaml.org,2002:map", node.value, node.start_mark, node.end_mark, node.flow_style
+        )
+    return MergeTag(suffix, loader.construct_object(untagged, deep=True))
+
+
+_Loader.add_multi_constructor("!", _construct_merge_tag)
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
@@ -207,12 +246,20 @@ def _expanded_size(value: Any, memo: dict[int, int], depth: int = 0) -> int:
 
 
 def load_yaml_text(text: str, file: str) -> Any:
-    """Parse one YAML document; errors become ConfigError with file and line."""
+    """Parse one YAML document; errors become ConfigError with file and line.
+
+    A text with no document at all (empty, or only comments) reads as an empty
+    mapping, as Compose reads it; an explicit null document (`---` alone) stays
+    None."""
     loader = _Loader(text)
     loader.file_name = file
     try:
         node = loader.get_single_node()
-        document = loader.construct_document(node) if node is not None else None
+        if node is None:
+            empty = YDict()
+            empty.file, empty.line = file, 1
+            return empty
+        document = loader.construct_document(node)
         if _expanded_size(document, {}) > MAX_NODES:
             raise ConfigError(
                 f"the document expands to more than {MAX_NODES} nodes",

@@ -27,6 +27,30 @@ def used_resources(services: Mapping[str, Service]) -> dict[str, set[str]]:
     return used
 
 
+def only_used(
+    services: Mapping[str, Service],
+    volumes: Mapping[str, Any],
+    networks: Mapping[str, Any],
+    extra: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The top-level volumes, networks and (in `extra`) secrets and configs that
+    `services` use: what is left when a stack is narrowed to some services."""
+    used = used_resources(services)
+    kept_extra = dict(extra)
+    for key in ("secrets", "configs"):
+        if key in kept_extra:
+            kept = {n: v for n, v in kept_extra[key].items() if n in used[key]}
+            if kept:
+                kept_extra[key] = kept
+            else:
+                del kept_extra[key]
+    return (
+        {n: v for n, v in volumes.items() if n in used["volumes"]},
+        {n: v for n, v in networks.items() if n in used["networks"]},
+        kept_extra,
+    )
+
+
 def volumes(declared: Mapping[str, Any], project: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, spec in declared.items():
