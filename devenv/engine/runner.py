@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import logging
 import signal
@@ -51,6 +52,7 @@ from devenv.runtime.handover import Handover
 
 log = logging.getLogger("devenv.engine")
 S = UnitState
+HANDOVER_PROBE = 0.005  # seconds between readiness checks of a handover's new instance
 T = TypeVar("T")
 
 
@@ -111,12 +113,13 @@ class _Watch(enum.Enum):
 _CANCELS = {
     _Watch.BRING_UP: {Op.STOP, Op.HALT, Op.QUIT, Op.KILL},
     _Watch.TAKE_DOWN: set(),
-    _Watch.PREPARE: {Op.STOP, Op.HALT, Op.QUIT, Op.KILL, Op.RELOAD, Op.RESTART},
+    _Watch.PREPARE: {Op.STOP, Op.HALT, Op.QUIT, Op.KILL},
 }
+# (a RELOAD joins only while what it changed is still to be read: `_reload_joins`)
 _JOINS = {
     _Watch.BRING_UP: {Op.START, Op.RESTART, Op.RELOAD},
     _Watch.TAKE_DOWN: set(),
-    _Watch.PREPARE: {Op.START},
+    _Watch.PREPARE: {Op.START, Op.RESTART, Op.RELOAD},
 }
 
 
@@ -157,6 +160,7 @@ class UnitRunner:
         self._escalation: asyncio.Future[None] | None = None
         self._launching = False  # inside unit.start(): a change now may be missed
         self._building = False  # build steps run: a change now restarts them
+        self._reload_joins = True  # a change now is covered by the bring-up under way
         local = service.local
         # x-devenv.handover: devenv holds the unit's public ports across restarts
         self.handover: Handover | None = None
@@ -360,11 +364,19 @@ class UnitRunner:
         if self.host.closing:
             raise _Interrupted
         builder = self._builder() if build else None
-        if builder is not None and (command is None or command.op != Op.RELOAD or command.build):
+        will_build = builder is not None and (
+            command is None or command.op != Op.RELOAD or command.build
+        )
+        # A change that arrives from here on is covered by this bring-up only if
+        # what it changed is still to be read: by a build to come, or (with no
+        # build steps) by the program when it starts.
+        self._reload_joins = will_build or self._builder() is None
+        if builder is not None and will_build:
             self._fire(Trigger.BUILD, "")
             result = await self._build(builder, command)
             if not result.ok:
                 raise DevenvError(f"build failed: {result.detail}")
+            self._reload_joins = False  # built: a newer change needs a newer build
         unit = self._unit()
         await self.host.prepare_runtime(self.kind)
         await unit.prepare(self._phase)
@@ -372,10 +384,12 @@ class UnitRunner:
             raise _Interrupted
         await self._open_handover()
         self._launching = True
+        self._reload_joins = False  # the program may have read the files already
         try:
             await unit.start()
         finally:
             self._launching = False
+            self._reload_joins = True
         if self.handover is not None:
             self.handover.activate(getattr(unit, "ports", ()))
         self._launched(unit)
@@ -584,6 +598,7 @@ class UnitRunner:
         target = command.service or self.service
         wants_build = command.op != Op.RELOAD or command.build
         builder = self._builder(target) if wants_build else None
+        self._reload_joins = True  # nothing is built or launched yet
         try:
             built = await self._watching(
                 self._prepare_replacement(command, builder), _Watch.PREPARE, command
@@ -619,6 +634,7 @@ class UnitRunner:
             await self._quiet_window(command)
         new = self._new_unit()
         self._set_detail("starting the new instance; the old one serves")
+        self._reload_joins = False  # a change now needs one more instance after this one
         try:
             ready = await self._watching(self._start_beside(new), _Watch.PREPARE, command)
         except _Interrupted:
@@ -661,6 +677,9 @@ class UnitRunner:
         timing = new.probe_timing
         if timing is None:
             return True
+        # the old instance serves meanwhile: check often, so the switch follows the
+        # new one's readiness closely (a reload costs its boot, not a probe interval)
+        timing = dataclasses.replace(timing, interval=min(timing.interval, HANDOVER_PROBE))
         ready = asyncio.Event()
 
         def verdict(state: Verdict, detail: str) -> None:
@@ -698,8 +717,8 @@ class UnitRunner:
             await self.host.gate.wait(target, lambda reason, _b: None)
         if builder is None:
             return True
-        if command.op == Op.RELOAD:
-            await self._quiet_window(command)  # build once the burst is over
+        if command.op == Op.RELOAD:  # build once the burst is over
+            await self._quiet_window(command, self.host.options.build_quiet)
         self.build = "building"
         self._publish()
         result = await self._build(builder, command)
@@ -728,10 +747,10 @@ class UnitRunner:
         finally:
             self._building = False
 
-    async def _quiet_window(self, command: Command) -> None:
+    async def _quiet_window(self, command: Command, quiet: float | None = None) -> None:
         """A burst of changes is one restart: launch once no change has come for
         `watch_quiet` seconds (the stop overlapped that window already)."""
-        quiet = self.host.options.watch_quiet
+        quiet = self.host.options.watch_quiet if quiet is None else quiet
         while True:
             pending = self._mailbox.peek()
             if pending is not None and pending.op in (Op.RELOAD, Op.RESTART, Op.START):
@@ -780,7 +799,7 @@ class UnitRunner:
                         command.absorb(joined)
                     joined.resolve()
                     continue
-                late = self._launching and pending is not None and pending.op == Op.RELOAD
+                late = pending is not None and pending.op == Op.RELOAD and not self._reload_joins
                 if pending is not None and pending.op in _JOINS[how] and not late:
                     joined = self._mailbox.take()
                     assert joined is not None

@@ -1,0 +1,325 @@
+"""Reloads that lose no request: devenv with `x-devenv.handover` against
+`uvicorn --reload` on the same ASGI app, side by side in one run.
+
+The app answers `GET /` with `<VERSION> <pid>`; an edit rewrites VERSION.
+
+1. Requests during reloads: a steady 100 requests/s (a fresh connection each,
+   as a browser's or a test client's would be) while the app is edited every
+   second, for each tool: failed requests and the slowest answers.
+   - devenv: `devenv start --no-tui`, the service `uvicorn app:app --port $PORT`
+     with `handover: true` (devenv relays its port to the newest ready instance);
+   - devenv-socket: the same with `handover: socket` (`uvicorn app:app --fd 3`,
+     the instances inherit devenv's listening socket);
+   - uvicorn --reload: its own reloader (it keeps the socket in the parent).
+2. What the relay adds when nothing reloads: sequential requests through
+   devenv's port against requests straight to the instance behind it.
+3. Edit -> the new instance answers, with handover, against the app's own cold
+   boot (spawn `uvicorn app:app` until it answers) measured in the same run.
+
+Targets (issue 8): 0 failed requests; relay p50 under 1 ms; a handover reload
+within 15 ms of the cold boot.
+
+    python bench/handover.py [--seconds 10] [--edits 8] [--requests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import re
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench import (
+    DEVENV,
+    PYTHON,
+    Group,
+    env_for_devenv,
+    free_port,
+    load_average,
+    percentile,
+    table,
+    wait_for,
+    workdir,
+    write_results,
+)
+
+APP = """
+import os
+VERSION = {version}
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = f"{{VERSION}} {{os.getpid()}}".encode()
+    await send({{"type": "http.response.start", "status": 200,
+                 "headers": [(b"content-length", str(len(body)).encode())]}})
+    await send({{"type": "http.response.body", "body": body}})
+"""
+
+
+def get(port: int, timeout: float = 5.0) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def try_get(port: int) -> str | None:
+    try:
+        return get(port, 1.0)
+    except OSError:
+        return None
+
+
+def write_app(root: Path, version: int) -> None:
+    (root / "app.py").write_text(APP.format(version=version))
+
+
+class Load(threading.Thread):
+    """Requests at a steady rate; each outcome and its time kept."""
+
+    def __init__(self, port: int, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.rate = rate
+        self.times: list[float] = []
+        self.failures: list[str] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        gap = 1 / self.rate
+        while not self.stopped.is_set():
+            began = time.perf_counter()
+            try:
+                get(self.port)
+                self.times.append(time.perf_counter() - began)
+            except OSError as error:
+                self.failures.append(type(error).__name__)
+            time.sleep(max(0.0, gap - (time.perf_counter() - began)))
+
+
+def compose(root: Path, port: int, mode: str) -> None:
+    run = "uvicorn app:app --fd 3" if mode == "socket" else "uvicorn app:app --port $$PORT"
+    (root / "compose.yaml").write_text(
+        f"""name: bench-handover-{mode}
+services:
+  web:
+    x-devenv:
+      run: {PYTHON} -m {run} --log-level warning
+      shell: true
+      ports: [{port}]
+      handover: {"socket" if mode == "socket" else "true"}
+      watch: [app.py]
+      ready: {{http: "http://127.0.0.1:{port}/"}}
+"""
+    )
+
+
+def start_tool(group: Group, root: Path, tool: str, port: int) -> object:
+    write_app(root, 1)
+    if tool == "uvicorn --reload":
+        argv = [PYTHON, "-m", "uvicorn", "app:app", "--reload", "--port", str(port)]
+        proc = group.popen(
+            [*argv, "--log-level", "warning"],
+            cwd=root,
+            stdout=open(root / "out.log", "wb"),  # noqa: SIM115
+            stderr=subprocess_stdout(),
+        )
+    else:
+        compose(root, port, "socket" if tool == "devenv-socket" else "proxy")
+        proc = group.popen(
+            [*DEVENV, "start", "--no-tui"],
+            cwd=root,
+            env=env_for_devenv(),
+            stdout=open(root / "out.log", "wb"),  # noqa: SIM115
+            stderr=subprocess_stdout(),
+        )
+    wait_for(lambda: (try_get(port) or "").startswith("1 "), 60, what=f"{tool} up")
+    return proc
+
+
+def subprocess_stdout() -> int:
+    import subprocess
+
+    return subprocess.STDOUT
+
+
+def during_reloads(tool: str, seconds: float, rate: float) -> dict[str, object]:
+    with workdir("handover") as root, Group() as group:
+        port = free_port()
+        start_tool(group, root, tool, port)
+        load = Load(port, rate)
+        load.start()
+        version = 1
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            version += 1
+            write_app(root, version)
+        time.sleep(1.5)
+        load.stopped.set()
+        load.join()
+        served = try_get(port) or ""
+        return {
+            "tool": tool,
+            "requests": len(load.times) + len(load.failures),
+            "failed": len(load.failures),
+            "p50_ms": percentile(load.times, 0.5) * 1000,
+            "p99_ms": percentile(load.times, 0.99) * 1000,
+            "max_ms": max(load.times) * 1000 if load.times else float("nan"),
+            "reloads": version - 1,
+            "final_ok": served.startswith(f"{version} "),
+        }
+
+
+def relay_cost(requests: int) -> dict[str, float]:
+    """p50/p99 of sequential requests through devenv's port and straight to the
+    instance behind it (found from the instance's own listening port)."""
+    import psutil
+
+    with workdir("handover-idle") as root, Group() as group:
+        port = free_port()
+        proc = start_tool(group, root, "devenv", port)
+        pid = int((try_get(port) or "0 0").split()[1])
+        inner = next(
+            c.laddr.port
+            for c in psutil.Process(pid).net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN
+        )
+        results: dict[str, float] = {}
+        for name, target in (("direct", inner), ("relayed", port)):
+            times = []
+            for _ in range(requests):
+                began = time.perf_counter()
+                get(target)
+                times.append(time.perf_counter() - began)
+            results[f"{name}_p50_ms"] = percentile(times, 0.5) * 1000
+            results[f"{name}_p99_ms"] = percentile(times, 0.99) * 1000
+        results["added_p50_ms"] = results["relayed_p50_ms"] - results["direct_p50_ms"]
+        results["added_p99_ms"] = results["relayed_p99_ms"] - results["direct_p99_ms"]
+        del proc
+        return results
+
+
+def reload_vs_cold(edits: int) -> dict[str, float]:
+    """Edit -> new version answers (devenv, handover) against the app's cold boot."""
+    reloads: list[float] = []
+    boots: list[float] = []
+    with workdir("handover-reload") as root, Group() as group:
+        port = free_port()
+        start_tool(group, root, "devenv", port)
+        version = 1
+        for _ in range(edits):
+            time.sleep(0.5)
+            version += 1
+            began = time.perf_counter()
+            write_app(root, version)
+            wait_for(
+                lambda v=version: (try_get(port) or "").startswith(f"{v} "),
+                30,
+                interval=0.0005,
+                what="the new version",
+            )
+            reloads.append(time.perf_counter() - began)
+            boot_port = free_port()
+            began = time.perf_counter()
+            proc = group.popen(
+                [PYTHON, "-m", "uvicorn", "app:app", "--port", str(boot_port)],
+                cwd=root,
+                stdout=subprocess_null(),
+                stderr=subprocess_null(),
+            )
+            wait_for(lambda p=boot_port: try_get(p), 30, interval=0.0005, what="a cold boot")
+            boots.append(time.perf_counter() - began)
+            group.stop(proc)
+    reload_p50 = percentile(reloads, 0.5) * 1000
+    boot_p50 = percentile(boots, 0.5) * 1000
+    return {
+        "reload_p50_ms": reload_p50,
+        "reload_p90_ms": percentile(reloads, 0.9) * 1000,
+        "cold_boot_p50_ms": boot_p50,
+        "cold_boot_p90_ms": percentile(boots, 0.9) * 1000,
+        "difference_p50_ms": reload_p50 - boot_p50,
+    }
+
+
+def subprocess_null() -> int:
+    import subprocess
+
+    return subprocess.DEVNULL
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--edits", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    before = load_average()
+    rows = [
+        during_reloads(tool, args.seconds, args.rate)
+        for tool in ("devenv", "devenv-socket", "uvicorn --reload")
+    ]
+    print("\nrequests during reloads (an edit a second)")
+    print(
+        table(
+            ["tool", "requests", "failed", "p50 ms", "p99 ms", "max ms", "reloads", "final ok"],
+            [
+                [
+                    r["tool"],
+                    r["requests"],
+                    r["failed"],
+                    r["p50_ms"],
+                    r["p99_ms"],
+                    r["max_ms"],
+                    r["reloads"],
+                    "yes" if r["final_ok"] else "NO",
+                ]
+                for r in rows
+            ],
+        )
+    )
+    idle = relay_cost(args.requests)
+    print(f"\nwhat the relay adds when idle ({args.requests} sequential requests)")
+    print(
+        table(
+            ["path", "p50 ms", "p99 ms"],
+            [
+                ["straight to the instance", idle["direct_p50_ms"], idle["direct_p99_ms"]],
+                ["through devenv's port", idle["relayed_p50_ms"], idle["relayed_p99_ms"]],
+                ["added", idle["added_p50_ms"], idle["added_p99_ms"]],
+            ],
+        )
+    )
+    cold = reload_vs_cold(args.edits)
+    print(f"\nedit -> new instance answers, with handover ({args.edits} edits)")
+    print(
+        table(
+            ["", "p50 ms", "p90 ms"],
+            [
+                ["devenv reload", cold["reload_p50_ms"], cold["reload_p90_ms"]],
+                ["the app's cold boot", cold["cold_boot_p50_ms"], cold["cold_boot_p90_ms"]],
+            ],
+        )
+    )
+    print(f"(load {before} -> {load_average()})")
+    failed = sum(int(r["failed"]) for r in rows if str(r["tool"]).startswith("devenv"))
+    print(f"no failed request with handover: {'ok' if failed == 0 else 'MISSED'}")
+    print(f"relay adds < 1 ms at p50: {'ok' if idle['added_p50_ms'] < 1 else 'MISSED'}")
+    within = cold["difference_p50_ms"] <= 15
+    print(f"reload within 15 ms of a cold boot: {'ok' if within else 'MISSED'}")
+    path = write_results("handover", {"during_reloads": rows, "idle": idle, "reload": cold})
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
