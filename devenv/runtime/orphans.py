@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import sys
@@ -48,6 +47,8 @@ _runs: dict[int, str] = {}  # leader pid -> marker of every live process run
 def _prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # here: only Linux needs it, and only once devenv adopts orphans
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         prctl: Callable[..., int] = libc.prctl
@@ -75,6 +76,8 @@ def is_subreaper() -> bool:
     prctl = _prctl()
     if prctl is None:
         return False
+    import ctypes
+
     value = ctypes.c_int(0)
     if prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0) != 0:
         return False
