@@ -112,12 +112,6 @@ def unit_processes(
     return found
 
 
-def live_processes(marker: str, pgid: int | None = None) -> list[int]:
-    """Live pids carrying `DEVENV_INSTANCE=<marker>...` or in process group `pgid`,
-    and their descendants."""
-    return sorted(unit_processes(scan(), pgid=pgid, marker=marker))
-
-
 def signal_group(pgid: int, sig: int) -> bool:
     """Send `sig` to a process group; False when the group no longer exists."""
     try:
