@@ -8,6 +8,8 @@ once) becomes devenv's child instead of init's, where devenv can find it: a
 process whose parent is devenv and that devenv did not start is an orphan of a
 service. (A cgroup per unit, devenv/runtime/cgroups.py, finds it exactly; this
 is what is left where none can be made, and what keeps zombies away.)
+Becoming one also sets `DEVENV_SUBREAPER=<pid>` in devenv's environment, so
+that children devenv starts itself can be told from a service's orphans.
 
 Orphans die as devenv's children, so devenv must reap them. It must not reap
 the children it started itself: asyncio's child watcher waits for those (a
@@ -40,6 +42,7 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 
 POLL = 5.0  # seconds between passes where no SIGCHLD handler can be installed
+OWNER = "DEVENV_SUBREAPER"  # set to devenv's pid in its own environment (see unclaimed())
 _own: set[int] = set()  # children devenv started and someone waits for
 _runs: dict[int, str] = {}  # leader pid -> marker of every live process run
 
@@ -60,9 +63,10 @@ def _prctl() -> Callable[..., int] | None:
 def become_subreaper() -> bool:
     """Make this process a child subreaper (idempotent); False where not possible."""
     prctl = _prctl()
-    if prctl is None:
+    if prctl is None or prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         return False
-    return bool(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    os.environ[OWNER] = str(os.getpid())
+    return True
 
 
 def stop_being_subreaper() -> None:
@@ -70,6 +74,8 @@ def stop_being_subreaper() -> None:
     prctl = _prctl()
     if prctl is not None:
         prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    if os.environ.get(OWNER) == str(os.getpid()):
+        del os.environ[OWNER]
 
 
 def is_subreaper() -> bool:
@@ -126,11 +132,24 @@ def adopted(table: reap.Table | None = None) -> list[int]:
 
 
 def unclaimed(table: reap.Table, marker: str) -> list[int]:
-    """Adopted orphans that carry no marker of another live run than `marker`'s:
-    the ones the last unit to stop takes with it (with their descendants)."""
+    """Adopted orphans the last unit to stop takes with it (with their
+    descendants): those that carry no marker of another live run than
+    `marker`'s, and are not helpers devenv started itself (a browser the UI
+    opened, a credential helper): those have devenv's own environment, with
+    `DEVENV_SUBREAPER=<devenv's pid>` and no unit marker, where a service's
+    processes either carry their unit's marker or have cleared the environment."""
     others = [reap.marker_needle(m) for m in _runs.values() if m != marker]
+    mine = f"\0{OWNER}={os.getpid()}\0".encode()
+    unit = f"{reap.MARKER}=".encode()
+
+    def helper(pid: int) -> bool:
+        environ = b"\0" + reap.environ(pid)
+        return mine in environ and unit not in environ
+
     return [
-        pid for pid in adopted(table) if not any(reap.carries(pid, needle) for needle in others)
+        pid
+        for pid in adopted(table)
+        if not helper(pid) and not any(reap.carries(pid, needle) for needle in others)
     ]
 
 

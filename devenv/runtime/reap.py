@@ -67,13 +67,18 @@ def scan() -> Table:
     return table
 
 
-def carries(pid: int, needle: bytes) -> bool:
-    """Whether the process's environment holds `needle` (`KEY=value...`)."""
+def environ(pid: int) -> bytes:
+    """The process's environment as /proc has it (NUL-separated); b"" if unreadable."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
-            return needle in f.read()
+            return f.read()
     except OSError:
-        return False
+        return b""
+
+
+def carries(pid: int, needle: bytes) -> bool:
+    """Whether the process's environment holds `needle` (`KEY=value...`)."""
+    return needle in environ(pid)
 
 
 def marker_needle(marker: str) -> bytes:

@@ -31,7 +31,7 @@ from engine_support import (
 
 from devenv.engine.supervisor import Engine
 from devenv.events import UnitState as S
-from devenv.runtime import cgroups, orphans
+from devenv.runtime import cgroups, orphans, reap
 
 PY = sys.executable
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
@@ -234,6 +234,30 @@ async def test_the_reaper_reaps_orphans_and_never_steals_asyncios_children(
         assert not started & set(reaper.reaped)
     finally:
         reaper.close()
+        orphans.stop_being_subreaper()
+
+
+@linux_only
+def test_orphans_are_told_from_helpers_devenv_started_itself(tmp_path: Path) -> None:
+    """Without a cgroup, the last unit to stop takes the orphans no unit claims:
+    an `env -i` escapee is one; a process with devenv's own environment (a
+    browser the UI opened, re-parented the same way) is not."""
+    if not orphans.become_subreaper():
+        pytest.skip("cannot become a child subreaper")
+    pids = tmp_path / "pids"
+    try:
+        subprocess.run(["/bin/sh", "-c", f"(sleep 301 & echo $! >> {pids})"], check=True)
+        subprocess.run(
+            ["/bin/sh", "-c", f"(env -i setsid sleep 302 & echo $! >> {pids})"], check=True
+        )
+        helper, escapee = read_pids(pids)
+        table = reap.scan()
+        assert {helper, escapee} <= set(orphans.adopted(table))
+        assert orphans.unclaimed(table, "run/x/1/") == [escapee]
+    finally:
+        for pid in read_pids(pids):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         orphans.stop_being_subreaper()
 
 
