@@ -14,9 +14,11 @@ unit's launches), in
 - else nowhere: the unit falls back to its process group, the
   `DEVENV_INSTANCE` marker and orphans found by parentage (devenv/runtime/reap.py).
 
-`DEVENV_CGROUP=off|v2|v1|auto` (default auto) overrides the choice. The first
-use checks that a process really lands in a cgroup made this way (a `/bin/sh`
-moved in, ~2 ms, once per devenv process).
+`DEVENV_CGROUP=off|v2|v1|auto` (default auto) overrides the choice. A
+hierarchy is used where devenv can write its own cgroup's `cgroup.procs` and
+make a cgroup below it; if a launch then shows that the process did not land
+in its cgroup, the unit is found through /proc instead and the hierarchy is not
+used again by this devenv process.
 
 A process joins its unit's cgroup before it can fork: the command is wrapped as
 `/bin/sh -c 'echo $$ > <cgroup>/cgroup.procs; exec "$@"' <cgroup.procs> ARGV...`,
@@ -34,7 +36,6 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,6 +75,21 @@ class UnitCgroup:
 
     def contains(self, pid: int) -> bool:
         return pid in self.pids()
+
+    def ever_used(self) -> bool:
+        """Whether any process ever ran in it (v2: CPU time used; v1 `pids`:
+        a peak above 0); False when it cannot tell."""
+        try:
+            if self.backend.kind == "v2":
+                for line in (self.path / "cpu.stat").read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "usage_usec":
+                        return int(value) > 0
+            elif self.backend.controller == "pids":
+                return int((self.path / "pids.peak").read_text()) > 0
+        except (OSError, ValueError):
+            pass
+        return False
 
     def signal(self, sig: int) -> list[int]:
         """Send `sig` to every member; the pids it went to."""
@@ -219,42 +235,32 @@ def _unescape(text: str) -> str:
 
 
 def _works(backend: Backend) -> bool:
-    """Make a cgroup, move a shell into it by the wrapper and see it there."""
+    """devenv may move processes into cgroups it makes there: it can write its
+    own cgroup's `cgroup.procs` (the common ancestor's, which migration needs)
+    and make a cgroup below it. Whether a process really lands in it is seen on
+    the first launch (see `disable`)."""
     if not os.access(backend.base / PROCS, os.W_OK):
         return False
     probe = backend.base / f"devenv-probe-{os.getpid()}"
     try:
         probe.mkdir(exist_ok=True)
+        probe.rmdir()
     except OSError:
         return False
-    try:
-        group = UnitCgroup(backend, probe)
-        result = subprocess.run(
-            wrap(["/bin/cat", "/proc/self/cgroup"], group),
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        relative = "/" + str(probe.relative_to(_mount_of(backend)))
-        return result.returncode == 0 and any(
-            line.endswith(relative) for line in result.stdout.splitlines()
-        )
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return False
-    finally:
-        with contextlib.suppress(OSError):
-            probe.rmdir()
+    return True
 
 
-def _mount_of(backend: Backend) -> Path:
-    """The mount point of the backend's hierarchy (base minus devenv's own path)."""
-    for mount_point, _root, fstype, options in _mounts():
-        wanted = fstype == ("cgroup2" if backend.kind == "v2" else "cgroup")
-        if wanted and (backend.kind == "v2" or backend.controller in options.split(",")):
-            with contextlib.suppress(ValueError):
-                backend.base.relative_to(mount_point)
-                return Path(mount_point)
-    raise ValueError("no mount")
+def reset() -> None:
+    """Find the backends afresh on next use (tests, embedders)."""
+    _BACKENDS.clear()
+
+
+def disable(backend: Backend) -> None:
+    """Stop using `backend` in this process: a launch found that a process
+    does not land in the cgroups made there (the units fall back to /proc)."""
+    for choice, found in list(_BACKENDS.items()):
+        if found == backend:
+            _BACKENDS[choice] = None
 
 
 def _write(path: Path, text: str) -> bool:

@@ -62,6 +62,7 @@ from devenv.runtime.ports import check_ports_free
 DEFAULT_GRACE = 5.0
 KILL_WAIT = 10.0  # after SIGKILL, how long to wait for the exit to be reported
 LEFTOVER_GRACE = 1.0  # what a leader that exited by itself left: at most this long
+JOIN_TIME = 1.0  # a leader not in its cgroup this long after the launch never joined
 POLL = 0.02  # seconds between looks at what is left of a unit while it stops
 _STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 
@@ -175,6 +176,8 @@ class _Run:
         self.transport: asyncio.SubprocessTransport | None = None
         self.pid: int | None = None
         self.cgroup: cgroups.UnitCgroup | None = None
+        self.joined = False  # the leader was seen in its cgroup: it is exact
+        self.launched = time.monotonic()
         self.kill_now = asyncio.Event()  # a forced stop cuts a grace period short
 
     def data(self, fd: int, data: bytes) -> None:
@@ -464,13 +467,21 @@ class ProcessUnit(Unit):
         if group is None:
             return self._found_in_proc(run)
         members = set(group.pids())
-        if run.pid is None or run.pid in members:
+        if run.joined or (run.pid is not None and run.pid in members):
+            run.joined = True
             return members
-        leader = reap.stat(run.pid)
-        if leader is None or not leader.alive:
+        leader = reap.stat(run.pid) if run.pid is not None else None
+        alive = leader is not None and leader.alive
+        if not alive and group.ever_used():
+            run.joined = True  # the leader ran in it, and is gone
             return members
-        # The leader is not in its cgroup (not yet, in the instant after the
-        # launch, or it could not join): look at everything as well.
+        # Not seen in its cgroup (yet: in the instant after the launch; or it
+        # could not join): look at everything as well.
+        if alive and time.monotonic() - run.launched > JOIN_TIME:
+            cgroups.disable(group.backend)
+            run.cgroup = None
+            self._log_devenv(f"could not join cgroup {group.path}; finding processes in /proc")
+            group.remove()
         return members | self._found_in_proc(run)
 
     def _found_in_proc(self, run: _Run) -> set[int]:

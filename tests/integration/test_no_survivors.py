@@ -385,3 +385,38 @@ def test_closing_the_guard_does_not_block() -> None:
     if waiter is not None:
         waiter.join(10)
     assert not pid_alive(pid)
+
+
+@linux_only
+async def test_a_cgroup_that_cannot_be_joined_falls_back_to_proc(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cgroup is gone before the service starts (its wrapper's write fails):
+    devenv sees the leader outside it, says so, finds the processes through
+    /proc instead, and does not use that hierarchy again."""
+    if "v2" not in modes():
+        pytest.skip("no writable cgroup v2 hierarchy here")
+    monkeypatch.setenv("DEVENV_CGROUP", "v2")
+    made = cgroups.RunCgroups.unit
+
+    def vanishing(self: cgroups.RunCgroups, name: str, generation: int) -> object:
+        group = made(self, name, generation)
+        assert group is not None
+        group.remove()  # a real cgroup, removed under devenv's feet
+        return group
+
+    monkeypatch.setattr(cgroups.RunCgroups, "unit", vanishing)
+    (project / "forker.py").write_text(DOUBLE_FORK)
+    stack = make_stack(project, service("api", f"{PY} forker.py", project, grace=0.5))
+    engine = Engine(stack, fast_options(project, watchdog=False, stop_grace=None))
+    try:
+        await engine.start()
+        await wait_until(lambda: len(read_pids(project / "pids")) == 1, what="the escapee")
+        await asyncio.sleep(1.2)  # past the time a leader has to join
+        await engine.stop()
+        assert not any(pid_alive(p) for p in read_pids(project / "pids"))
+        assert any("could not join cgroup" in r.text for r in engine.logs("api"))
+        assert cgroups.backend_for("v2") is None
+    finally:
+        await engine.shutdown()
+        cgroups.reset()  # found afresh by the next test
