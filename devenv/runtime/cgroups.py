@@ -23,8 +23,13 @@ used again by this devenv process.
 A process joins its unit's cgroup before it can fork: the command is wrapped as
 `/bin/sh -c 'echo $$ > <cgroup>/cgroup.procs; exec "$@"' <cgroup.procs> ARGV...`,
 so the shell moves itself in, then becomes the service (same pid). That costs
-one exec of `/bin/sh` per launch (~0.7 ms measured on the project's machines:
-spawn to exit of `/bin/true` 0.70-0.87 ms bare, 1.41-1.59 ms wrapped).
+one exec of `/bin/sh` per launch, measured with bench/launch_cost.py on the
+project's machines: +0.7 ms on a quiet machine, +1.4 ms at load 4-5; in
+cgroup v2 the move itself waits for an RCU grace period, ~0.5 ms at the median
+but 10-20 ms at the 90th percentile on a loaded machine. A whole launch is
+cheaper all the same (4-6 ms against 13-24 ms without a cgroup at load 4-5):
+what is left of a unit is one read of `cgroup.procs`, not a scan of every
+process's stat and environment in /proc.
 
 Empty cgroups are removed as units end, and the run's directory with the last
 of them; the orphan guard removes them when devenv is killed.
