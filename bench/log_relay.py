@@ -16,7 +16,7 @@ the runner's start-up neither). Side by side, interleaved, in the same run:
 Every line must come through: the numbers 0..N-1 are checked in order in the
 output, and in devenv's log file. The file cap is raised to 64 MB for the run
 (`DEVENV_LOG_FILE_MB`) so the file can hold all of them; with the default
-10 MB cap (rotated once) it keeps the newest ~20 MB, and the check is then
+10 MB cap (3 files) it keeps the newest ~30 MB, and the check is then
 that the lines kept are an unbroken run ending with the last one.
 
 Targets: devenv >= 10x honcho's rate and >= 400,000 lines/s (200,000 lines in
@@ -118,8 +118,8 @@ def check_sequence(output: bytes, lines: int) -> tuple[int, bool]:
 def check_log_file(log_dir: Path, lines: int) -> dict[str, Any]:
     """The file keeps the newest lines: they must be one unbroken run ending at the last."""
     numbers: list[int] = []
-    for name in ("web.log.1", "web.log"):
-        path = log_dir / name
+    rotated = sorted(log_dir.glob("web.log.*"), key=lambda p: -int(p.suffix[1:]))
+    for path in [*rotated, log_dir / "web.log"]:
         if path.exists():
             numbers += [int(m) for m in LINE_RE.findall(path.read_bytes())]
     unbroken = bool(numbers) and numbers == list(range(numbers[0], numbers[0] + len(numbers)))

@@ -1,12 +1,16 @@
 """`devenv logs [SERVICE...]`: the logs devenv keeps in `.devenv/logs/`.
 
-Lines of several units are merged by time. `--follow` keeps following the
-files as the running devenv appends to them (also across a rotation).
+A unit's log is its rotated files, oldest first (`<unit>.log.2`, `.log.1`,
+then `<unit>.log`); lines of several units are merged by time. `--follow`
+keeps following the files as the running devenv appends to them, across
+rotations too.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import heapq
 import os
 import re
 import sys
@@ -31,16 +35,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def unit_files(log_dir: Path, services: list[str]) -> dict[str, Path]:
-    """unit name -> current log file, for these services (all when empty)."""
+    """unit name -> its current log file (which may be rotated away for now),
+    for these services (all when empty)."""
     found: dict[str, Path] = {}
     if not log_dir.is_dir():
         return found
-    for path in sorted(log_dir.glob("*.log")):
-        unit = path.name[: -len(".log")]
+    for path in sorted(log_dir.iterdir()):
+        unit, dot, rest = path.name.partition(".log")
+        if not dot or (rest and not (rest[:1] == "." and rest[1:].isdigit())):
+            continue
         if not services or any(
             unit == s or re.fullmatch(re.escape(s) + r"-\d+", unit) for s in services
         ):
-            found[unit] = path
+            found[unit] = log_dir / f"{unit}.log"
     return found
 
 
@@ -55,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from devenv.commands.common import load
-    from devenv.engine.logs import parse_file_line
 
     stack = load(args)
     services: list[str] = list(args.services or [])
@@ -67,25 +73,41 @@ def _run(args: argparse.Namespace) -> int:
         print("no logs yet (devenv writes them to .devenv/logs/ while it runs)", file=sys.stderr)
         return 0
     width = max([len(u) for u in files] + [1])
-    entries: list[tuple[str, int, str, str]] = []
-    for order, (unit, path) in enumerate(files.items()):
-        for line in _read_lines(path.with_name(path.name + ".1"), path):
-            parsed = parse_file_line(line)
-            if parsed:
-                entries.append((parsed[0], order, unit, _format(unit, parsed, width, args)))
-    entries.sort(key=lambda e: (e[0], e[1]))
+    offsets = {unit: _position(path) for unit, path in files.items()}
+    streams = [
+        _entries(unit, order, path, width, args) for order, (unit, path) in enumerate(files.items())
+    ]
+    merged: Iterator[tuple[str, int, str]] = heapq.merge(*streams)
     if args.tail is not None:
-        entries = entries[-args.tail :] if args.tail > 0 else []
+        merged = iter(collections.deque(merged, maxlen=max(args.tail, 0)))
     out = sys.stdout
-    for entry in entries:
-        out.write(entry[3])
+    for entry in merged:
+        out.write(entry[2])
     out.flush()
     if args.follow:
         try:
-            _follow(log_dir, services, args, {u: p.stat().st_size for u, p in files.items()})
+            _follow(log_dir, services, args, offsets)
         except KeyboardInterrupt:
             return 0
     return 0
+
+
+def _entries(
+    unit: str, order: int, current: Path, width: int, args: Any
+) -> Iterator[tuple[str, int, str]]:
+    """(time, order, printed line) of every line of a unit's files, oldest first:
+    one stream per unit, for a merge that holds one line per unit at a time."""
+    from devenv.engine.logs import file_paths, parse_file_line
+
+    for path in file_paths(current):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    parsed = parse_file_line(line)
+                    if parsed:
+                        yield parsed[0], order, _format(unit, parsed, width, args)
+        except OSError:
+            continue
 
 
 def _format(unit: str, parsed: tuple[str, str, str], width: int, args: Any) -> str:
@@ -96,45 +118,65 @@ def _format(unit: str, parsed: tuple[str, str, str], width: int, args: Any) -> s
     return prefix + text + "\n"
 
 
-def _read_lines(*paths: Path) -> Iterator[str]:
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                yield from f
-        except OSError:
-            continue
+def _position(path: Path) -> tuple[int, int]:
+    """(inode, size) of the current file: where following starts."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return (0, 0)
+    return (stat.st_ino, stat.st_size)
 
 
-def _follow(log_dir: Path, services: list[str], args: Any, offsets: dict[str, int]) -> None:
-    from devenv.engine.logs import parse_file_line
+def _follow(
+    log_dir: Path, services: list[str], args: Any, positions: dict[str, tuple[int, int]]
+) -> None:
+    """Print what is appended, every 0.2 s. After a rotation the rest of the file
+    that was followed (now `.log.1`, or further if it rotated again) is read
+    first, then the newer ones."""
+    from devenv.engine.logs import file_paths, parse_file_line
 
-    inodes: dict[str, int] = {}
-    width = max([len(u) for u in offsets] + [1])
+    width = max([len(u) for u in positions] + [1])
     while True:
-        files = unit_files(log_dir, services)
         wrote = False
-        for unit, path in files.items():
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            offset = offsets.get(unit, 0)
-            if inodes.get(unit, stat.st_ino) != stat.st_ino or stat.st_size < offset:
-                offset = 0  # rotated: the new file is read from its start
-            inodes[unit] = stat.st_ino
-            if stat.st_size == offset:
-                continue
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
-            end = data.rfind(b"\n") + 1
-            offsets[unit] = offset + end
+        for unit, current in unit_files(log_dir, services).items():
+            inode, offset = positions.get(unit, (0, 0))
             width = max(width, len(unit))
-            for line in data[:end].decode("utf-8", "replace").splitlines():
-                parsed = parse_file_line(line)
-                if parsed:
-                    sys.stdout.write(_format(unit, parsed, width, args))
-                    wrote = True
+            paths = file_paths(current)
+            stats = []
+            for path in paths:
+                try:
+                    stats.append((path, path.stat()))
+                except OSError:
+                    continue
+            start = next((i for i, (_, st) in enumerate(stats) if st.st_ino == inode), None)
+            if start is None:  # new, or rotated past every file kept: the oldest on
+                start, offset = 0, 0
+                if not inode and stats:  # a unit that appeared while following
+                    start = len(stats) - 1
+            for index in range(start, len(stats)):
+                path, stat = stats[index]
+                begin = offset if index == start else 0
+                if stat.st_size < begin:  # truncated (a single file rotated in place)
+                    begin = 0
+                data = _read_from(path, begin)
+                end = data.rfind(b"\n") + 1
+                if index < len(stats) - 1:
+                    end = len(data)  # a rotated file is complete
+                for line in data[:end].decode("utf-8", "replace").splitlines():
+                    parsed = parse_file_line(line)
+                    if parsed:
+                        sys.stdout.write(_format(unit, parsed, width, args))
+                        wrote = True
+                positions[unit] = (stat.st_ino, begin + end)
         if wrote:
             sys.stdout.flush()
         time.sleep(0.2)
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read()
+    except OSError:
+        return b""

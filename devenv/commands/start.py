@@ -7,8 +7,6 @@ import os
 import sys
 from typing import Any
 
-from devenv.errors import DevenvError
-
 DESCRIPTION = """\
 Start the named services and everything they depend on (all services when none
 is named). On a terminal this opens the UI; with --no-tui, or when output is
@@ -28,8 +26,10 @@ running stack kept.
 Tuning (environment): DEVENV_WATCH_QUIET_MS (10: a burst of file changes ends
 after this much quiet), DEVENV_WATCH_BACKEND (auto: inotify on Linux, else
 watchfiles; or inotify/watchfiles), DEVENV_WATCH_STEP_MS (10, watchfiles only),
-DEVENV_LOG_LINES (10000 per unit in memory), DEVENV_LOG_FILE_MB (10 per file in
-.devenv/logs/)."""
+DEVENV_LOG_LINES (10000 per unit in memory), DEVENV_LOG_MEMORY_MB (16 per unit
+in memory), DEVENV_LOG_FILE_MB (10 per file in .devenv/logs/), DEVENV_LOG_FILES
+(3 files kept per unit), DEVENV_CGROUP (auto: a cgroup per service where one can
+be made, to find every process it starts; off, v1 or v2)."""
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -63,7 +63,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from devenv.commands.common import load
     from devenv.config.stack.kinds import resolve_kinds
-    from devenv.engine.statefile import running_pid
     from devenv.engine.supervisor import Engine, EngineOptions
 
     services: list[str] = list(getattr(args, "services", None) or [])
@@ -77,12 +76,7 @@ def run(args: argparse.Namespace) -> int:
     # edits to the stack's files apply live: the same files, the same selection
     options.reload_stack = lambda: load(args).select(services)
     engine = Engine(stack, options, kinds)
-    other = running_pid(engine.state_dir)
-    if other is not None:
-        raise DevenvError(
-            f"devenv is already running for this project (pid {other})",
-            hint="use `devenv stop` first, or `devenv status` to see it",
-        )
+    engine.claim()  # one session per project: SessionLocked names the one running
     if not getattr(args, "no_tui", False) and sys.stdin.isatty() and sys.stdout.isatty():
         try:
             from devenv.tui.app import run_tui

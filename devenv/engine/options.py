@@ -14,8 +14,11 @@ from devenv.runtime.base import Unit, UnitContext
 class EngineOptions:
     state_dir: Path | None = None  # default: <project>/.devenv
     log_ring_size: int = 10_000  # lines kept in memory per unit
+    log_ring_bytes: int = 16 * 1024 * 1024  # and at most this much (devenv/engine/logs.py)
     log_files: bool = True  # append to <state_dir>/logs/<unit>.log
-    log_file_cap: int = 10 * 1024 * 1024  # bytes before the file is rotated once
+    log_file_cap: int = 10 * 1024 * 1024  # bytes in a log file before it is rotated
+    log_file_count: int = 3  # <unit>.log, .log.1, .log.2: the files kept per unit
+    log_retry_interval: float = 5.0  # seconds between attempts to write a failing log file
     log_flush_interval: float = 0.2  # seconds; files are flushed this long after a write
     watch: bool = True
     watch_quiet: float = 0.010  # seconds without changes that end a burst
@@ -31,6 +34,7 @@ class EngineOptions:
     stop_grace: float | None = None  # overrides every stop_grace_period (tests)
     write_state: bool = True  # devenv.pid and status.json
     watchdog: bool = True  # orphan guard process for when devenv is killed
+    subreaper: bool = True  # orphans of services re-parent to devenv (Linux), which reaps them
     stats_interval: float = 2.0
     # Reads the stack again (the same files and selection): with it, edits to the
     # stack's files are applied live; None: no live configuration.
@@ -42,8 +46,8 @@ class EngineOptions:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> EngineOptions:
         """Defaults, tuned by DEVENV_WATCH_QUIET_MS, DEVENV_WATCH_STEP_MS,
-        DEVENV_WATCH_BACKEND, DEVENV_LOG_LINES and DEVENV_LOG_FILE_MB (ignored
-        when not valid)."""
+        DEVENV_WATCH_BACKEND, DEVENV_LOG_LINES, DEVENV_LOG_MEMORY_MB,
+        DEVENV_LOG_FILE_MB and DEVENV_LOG_FILES (ignored when not valid)."""
         options = cls()
 
         def number(name: str) -> float | None:
@@ -59,8 +63,12 @@ class EngineOptions:
             options.watch_step_ms = int(step)
         if (lines := number("DEVENV_LOG_LINES")) is not None and lines >= 1:
             options.log_ring_size = int(lines)
+        if (megabytes := number("DEVENV_LOG_MEMORY_MB")) is not None and megabytes > 0:
+            options.log_ring_bytes = int(megabytes * 1024 * 1024)
         if (megabytes := number("DEVENV_LOG_FILE_MB")) is not None and megabytes > 0:
             options.log_file_cap = int(megabytes * 1024 * 1024)
+        if (files := number("DEVENV_LOG_FILES")) is not None and files >= 1:
+            options.log_file_count = int(files)
         if environ.get("DEVENV_WATCH_BACKEND") in ("auto", "inotify", "watchfiles"):
             options.watch_backend = environ["DEVENV_WATCH_BACKEND"]
         return options

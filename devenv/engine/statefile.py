@@ -50,15 +50,8 @@ def remove_pid(state_dir: Path) -> None:
 
 
 def running_pid(state_dir: Path) -> int | None:
-    """The pid of the devenv running on this project, or None."""
-    try:
-        pid = int((state_dir / PID_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
+    """The pid of the devenv session running on this project, or None: whoever
+    holds the session lock (devenv.engine.lock), not what a pid file says."""
+    from devenv.engine.lock import holder
+
+    return holder(state_dir)

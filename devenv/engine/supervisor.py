@@ -42,6 +42,7 @@ from devenv.engine.bus import EventBus
 from devenv.engine.execs import Execs
 from devenv.engine.gate import DependencyGate, Snapshots, UnitSnapshot
 from devenv.engine.live_config import ConfigWatcher, StackDiff, diff_stacks, watched_files
+from devenv.engine.lock import SessionLock
 from devenv.engine.logs import LogStore
 from devenv.engine.mailbox import Op
 from devenv.engine.options import EngineOptions
@@ -124,6 +125,10 @@ class Engine:
             self.options.log_ring_size,
             self.state_dir / "logs" if self.options.log_files else None,
             self.options.log_file_cap,
+            ring_bytes=self.options.log_ring_bytes,
+            file_count=self.options.log_file_count,
+            on_notice=self._log_file_notice,
+            retry_interval=self.options.log_retry_interval,
         )
         self._changes = _Changes()
         self.gate = DependencyGate(self._snapshots, lambda: self.stack.services, self._next_change)
@@ -159,6 +164,8 @@ class Engine:
         self._started = False
         self._closing = False
         self._closed = False
+        self._lock = SessionLock(self.state_dir)
+        self._reaper: Any = None
 
     # --- EngineAPI: read side --------------------------------------------------------
 
@@ -404,11 +411,15 @@ class Engine:
         self._logs.flush()
         self._logs.close()
         if self._guard is not None:
-            self._guard.close()
+            await self._guard.aclose()
             self._guard = None
+        if self._reaper is not None:
+            self._reaper.close()
+            self._reaper = None
         if self._started and self.options.write_state:
             self._write_status()
             remove_pid(self.state_dir)
+        self._lock.release()
         self._closed = True
 
     def request_stats(self, enabled: bool) -> None:
@@ -572,9 +583,21 @@ class Engine:
 
     # --- setup --------------------------------------------------------------------------
 
+    def claim(self) -> None:
+        """Take the project's session lock now (SessionLocked when another session
+        holds it): a front end does this before it opens, not once it runs."""
+        if self.options.write_state:
+            self._lock.acquire()
+
+    def _log_file_notice(self, unit: str, text: str, level: str) -> None:
+        """A unit's log file cannot be written (or can again): said once each way."""
+        self.bus.emit(Notice(text, "warning" if level == "warning" else "info", unit))
+
     def _setup(self) -> None:
         if self._started:
             return
+        if self.options.write_state:
+            self._lock.acquire()  # SessionLocked: another session holds the project
         self._started = True
         self._ctx = UnitContext(
             stack=self.stack,
@@ -592,6 +615,14 @@ class Engine:
 
             self._guard = Guard(self.run_id)
             self._guard.start()
+        if self.options.subreaper and self._reaper is None:
+            from devenv.runtime import orphans
+
+            # orphans of services (a double fork, a setsid) come to devenv, which
+            # can then find and stop them, and reaps them
+            if orphans.become_subreaper():
+                self._reaper = orphans.Reaper()
+                self._reaper.start()
         if self.docker_host is not None:
             self._set_status(docker="connected")
         reload_stack = self.options.reload_stack

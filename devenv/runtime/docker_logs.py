@@ -5,6 +5,10 @@ Engine API's multiplexed frames are read here: an 8-byte header (stream id,
 length) and the payload, one log entry per frame, each prefixed with its
 timestamp. A TTY container has one raw stream (stdout).
 
+Each stream is split into lines by its own `devenv.runtime.lines.LineSplitter`,
+the same one a local process's pipes go through: the same cap on long lines
+(with the same markers), the same `\r` and UTF-8 rules.
+
 A followed stream can end before the last entry of a container that has just
 exited arrives (Docker 20.10 drops a final line without a newline), so after
 the follow ends, `pump` reads once more from the last timestamp it saw.
@@ -19,9 +23,9 @@ from datetime import datetime
 from typing import Any
 
 from devenv.events import Stream
+from devenv.runtime.lines import LineSplitter
 
 LineSink = Callable[[Stream, list[str]], None]  # the whole lines of one chunk
-MAX_LINE = 64 * 1024  # a line longer than this is cut, so one runaway line cannot eat memory
 
 Entry = tuple[Stream, str, bytes]  # stream, timestamp ("" for a TTY), data
 
@@ -117,7 +121,7 @@ def pump(
     """Follow the logs into `sink` until the container stops, then catch up on
     what the follow may have missed; `cursor` moves along. Raises when the
     Engine cannot be read (the cursor then says where to resume)."""
-    splitter = LineSplitter(sink)
+    splitter = StreamSplitter(sink)
     try:
         since, tail = cursor.start()
         if tty:
@@ -152,29 +156,25 @@ def docker_since(stamp: str) -> str:
     return f"{seconds}.{digits}"
 
 
-class LineSplitter:
-    """Bytes in, whole lines out, per stream; a partial line waits for its end."""
+class StreamSplitter:
+    """Bytes in, whole lines out, one `LineSplitter` per stream; a partial line
+    waits for its end (or for the cap)."""
 
     def __init__(self, sink: LineSink) -> None:
         self.sink = sink
-        self.partial: dict[Stream, bytes] = {}
+        self.splitters: dict[Stream, LineSplitter] = {}
 
     def feed(self, stream: Stream, data: bytes) -> None:
-        buffer = self.partial.get(stream, b"") + data
-        *lines, rest = buffer.split(b"\n")
-        if len(rest) > MAX_LINE:
-            lines.append(rest)
-            rest = b""
+        splitter = self.splitters.get(stream)
+        if splitter is None:
+            splitter = self.splitters[stream] = LineSplitter()
+        lines = splitter.feed(data)
         if lines:
-            self.sink(stream, [decode(line) for line in lines])
-        self.partial[stream] = rest
+            self.sink(stream, lines)
 
     def flush(self) -> None:
-        for stream, rest in self.partial.items():
+        for stream, splitter in self.splitters.items():
+            rest = splitter.flush()
             if rest:
-                self.sink(stream, [decode(rest)])
-        self.partial.clear()
-
-
-def decode(line: bytes) -> str:
-    return line.rstrip(b"\r").decode("utf-8", errors="replace")
+                self.sink(stream, rest)
+        self.splitters.clear()

@@ -22,11 +22,21 @@ Replicas: instance n (from 1) gets every `x-devenv.ports` entry plus n-1, so
 `ports: [3000]` with `replicas: 3` uses 3000, 3001 and 3002. A replicated
 command should read its port from `$PORT`/`$DEVENV_PORT`.
 
-Process tree: each run is the leader of its own session and process group.
-Stopping sends the stop signal (`stop_signal`, default SIGTERM) to the whole
-group, waits `stop_grace_period` (default 5 s), then SIGKILLs the group; any
-process that left the group but still carries this run's `DEVENV_INSTANCE` is
-killed too, so nothing survives a stop.
+Process tree: each run is the leader of its own session and process group,
+and, where devenv can make one, the only process of a new cgroup it joins
+before it can fork (devenv/runtime/cgroups.py), so every process it ever starts
+is known exactly. Without a cgroup, the unit's processes are its process group,
+every process carrying this run's `DEVENV_INSTANCE` marker, their descendants,
+and (when devenv is a child subreaper, devenv/runtime/orphans.py) orphans
+re-parented to devenv that carry no other unit's marker, taken by the last
+unit to stop.
+
+Stopping sends the stop signal (`stop_signal`, default SIGTERM) to every one
+of those processes (the group and the escapees), waits up to
+`stop_grace_period` (default 5 s) for all of them to be gone, then SIGKILLs
+what is left. When the leader exits by itself, what it left behind gets the
+stop signal and at most a second before it is killed. A stop never escalates
+early: a second stop waits for the first; only `force` kills at once.
 """
 
 from __future__ import annotations
@@ -37,16 +47,18 @@ import itertools
 import os
 import re
 import shlex
+import shutil
 import signal
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from devenv.config.model import Kind, Service, Stack
 from devenv.config.stack.environment import service_environment
 from devenv.errors import DevenvError
 from devenv.events import Stream
-from devenv.runtime import probes, reap
+from devenv.runtime import cgroups, orphans, probes, reap
 from devenv.runtime.base import ProbeTiming, Unit, UnitContext
 from devenv.runtime.handover import Handover, listen_fds_argv, move_fds
 from devenv.runtime.lines import LineSplitter
@@ -55,6 +67,9 @@ from devenv.runtime.ports import check_ports_free
 _LAUNCHES = itertools.count(1)
 DEFAULT_GRACE = 5.0
 KILL_WAIT = 10.0  # after SIGKILL, how long to wait for the exit to be reported
+LEFTOVER_GRACE = 1.0  # what a leader that exited by itself left: at most this long
+JOIN_TIME = 1.0  # a leader not in its cgroup this long after the launch never joined
+POLL = 0.02  # seconds between looks at what is left of a unit while it stops
 _STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 
 
@@ -166,6 +181,10 @@ class _Run:
         self.splitters = {1: LineSplitter(), 2: LineSplitter()}
         self.transport: asyncio.SubprocessTransport | None = None
         self.pid: int | None = None
+        self.cgroup: cgroups.UnitCgroup | None = None
+        self.joined = False  # the leader was seen in its cgroup: it is exact
+        self.launched = time.monotonic()
+        self.kill_now = asyncio.Event()  # a forced stop cuts a grace period short
 
     def data(self, fd: int, data: bytes) -> None:
         lines = self.splitters[fd].feed(data)
@@ -301,7 +320,8 @@ class ProcessUnit(Unit):
             check_ports_free(self.ports, self.service.name)
         # Unique per launch across every unit object of this run: two instances of
         # one unit side by side (a handover) must never sweep each other.
-        instance = f"{self.ctx.run_id}/{self.name}/{next(_LAUNCHES)}/"
+        launch = next(_LAUNCHES)
+        instance = f"{self.ctx.run_id}/{self.name}/{launch}/"
         self._env = build_env(
             self.service,
             dict(self.ctx.stack.variables),
@@ -316,44 +336,79 @@ class ProcessUnit(Unit):
         if self._log_pattern is not None:
             self._hint = asyncio.Event()
         run = _Run(self, instance)
+        argv = self.argv
+        fds = self.handover.fds if self.handover is not None else ()
+        inherit: dict[str, Any] = {}
+        if fds:  # x-devenv.handover: socket: the listening sockets as fd 3, …
+            argv = listen_fds_argv(argv, len(fds))
+            targets = tuple(range(3, 3 + len(fds)))
+            inherit = {"pass_fds": (*fds, *targets), "preexec_fn": move_fds(fds)}
+        run_groups = cgroups.for_run(self.ctx.run_id)
+        if run_groups is not None:
+            self._check_command(cwd)  # the wrapper's exec would hide a missing one
+            run.cgroup = run_groups.unit(self.name, launch)
+        if run.cgroup is not None:  # outermost: it joins its cgroup before anything runs
+            argv = cgroups.wrap(argv, run.cgroup)
         loop = asyncio.get_running_loop()
         try:
-            argv, fds = self.argv, self.handover.fds if self.handover is not None else ()
-            inherit: dict[str, Any] = {}
-            if fds:  # x-devenv.handover: socket: the listening sockets as fd 3, …
-                argv = listen_fds_argv(argv, len(fds))
-                targets = tuple(range(3, 3 + len(fds)))
-                inherit = {"pass_fds": (*fds, *targets), "preexec_fn": move_fds(fds)}
             transport, _ = await loop.subprocess_exec(
                 lambda: _Pipes(run),
                 *argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                **inherit,
                 cwd=cwd,
                 env=self._env,
                 start_new_session=True,
+                **inherit,
             )
         except FileNotFoundError:
-            raise DevenvError(
-                f"command not found: {self.argv[0]}",
-                hint="check x-devenv.run and PATH (or set shell: true for shell syntax)",
-                service=self.service.name,
-                key="x-devenv.run",
-            ) from None
+            self._drop_cgroup(run)
+            raise self._not_found() from None
         except PermissionError:
-            raise DevenvError(
-                f"permission denied running {self.argv[0]}",
-                service=self.service.name,
-                key="x-devenv.run",
-            ) from None
+            self._drop_cgroup(run)
+            raise self._not_permitted() from None
+        except BaseException:
+            self._drop_cgroup(run)
+            raise
         run.transport = transport
         run.pid = transport.get_pid()
+        orphans.register_run(run.pid, instance)
         self._run = run
         self.started_at = time.time()
         if transport.get_returncode() is not None:
             run.exited()
+
+    def _check_command(self, cwd: Path) -> None:
+        """Raise what Popen would for a missing or non-executable command."""
+        program = self.argv[0]
+        if "/" in program:
+            path = cwd / program
+            if not path.exists():
+                raise self._not_found()
+            if not os.access(path, os.X_OK) or path.is_dir():
+                raise self._not_permitted()
+            return
+        search = self._env.get("PATH", os.defpath)
+        if shutil.which(program, path=search) is None:
+            if any(os.path.exists(os.path.join(d, program)) for d in search.split(os.pathsep)):
+                raise self._not_permitted()
+            raise self._not_found()
+
+    def _not_found(self) -> DevenvError:
+        return DevenvError(
+            f"command not found: {self.argv[0]}",
+            hint="check x-devenv.run and PATH (or set shell: true for shell syntax)",
+            service=self.service.name,
+            key="x-devenv.run",
+        )
+
+    def _not_permitted(self) -> DevenvError:
+        return DevenvError(
+            f"permission denied running {self.argv[0]}",
+            service=self.service.name,
+            key="x-devenv.run",
+        )
 
     async def wait_exit(self) -> int:
         run = self._run
@@ -362,65 +417,138 @@ class ProcessUnit(Unit):
         await asyncio.shield(run.exit)
         code = run.returncode()
         # Whatever the leader left behind goes with it.
-        await self._ensure_cleanup(run, time.monotonic() + min(self.grace, 1.0), False)
+        await self._ensure_cleanup(run, min(self.grace, LEFTOVER_GRACE), stopping=False)
         return code
 
     async def stop(self, force: bool = False) -> None:
         run = self._run
         if run is None:
             return
-        deadline = time.monotonic() + (0.0 if force else self.grace)
-        if not run.exit.done() and run.pid is not None:
-            reap.signal_group(run.pid, signal.SIGKILL if force else self.stop_signal)
-            if not force:
-                try:
-                    async with asyncio.timeout(self.grace):
-                        await asyncio.shield(run.exit)
-                except TimeoutError:
-                    self._log_devenv(
-                        f"did not stop within {self.grace:g}s of "
-                        f"{signal.Signals(self.stop_signal).name}; killing"
-                    )
-            if not run.exit.done():
-                reap.signal_group(run.pid, signal.SIGKILL)
-                try:  # SIGKILL cannot be ignored; only a process stuck in the kernel
-                    async with asyncio.timeout(KILL_WAIT):
-                        await asyncio.shield(run.exit)
-                except TimeoutError:
-                    self._log_devenv(f"pid {run.pid} did not die of SIGKILL in {KILL_WAIT:g}s")
-        await self._ensure_cleanup(run, deadline, True)
+        if force:
+            run.kill_now.set()
+        await self._ensure_cleanup(run, 0.0 if force else self.grace, stopping=True)
 
-    def _ensure_cleanup(self, run: _Run, deadline: float, stopping: bool) -> asyncio.Task[None]:
+    def _ensure_cleanup(self, run: _Run, grace: float, *, stopping: bool) -> asyncio.Task[None]:
+        """The one task that ends a run: a second stop (or the exit watcher)
+        waits for the stop under way instead of starting another."""
         task = self._cleanup
         if task is None or task.done():
-            task = asyncio.ensure_future(self._sweep(run, deadline, stopping))
+            task = asyncio.ensure_future(self._end(run, grace, stopping))
             self._cleanup = task
         return task
 
-    async def _sweep(self, run: _Run, deadline: float, stopping: bool) -> None:
-        """After the leader is gone: let the rest of the group finish until the
-        deadline, then kill it and any escapee carrying this run's marker."""
-        pgid = run.pid
-        if pgid is not None:
-            if not stopping and reap.signal_group(pgid, 0):
-                reap.signal_group(pgid, self.stop_signal)
-            while reap.signal_group(pgid, 0) and time.monotonic() < deadline:
-                if not reap.live_processes(run.instance, pgid):
+    async def _end(self, run: _Run, grace: float, stopping: bool) -> None:
+        """Stop signal to every process of the run, up to `grace` for all of
+        them to go, SIGKILL for the rest; then release what the run held."""
+        try:
+            await self._terminate(run, grace, stopping)
+        finally:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await asyncio.shield(run.closed)
+            if run.transport is not None:
+                run.transport.close()
+            if run.pid is not None:
+                orphans.unregister_run(run.pid)
+            self._drop_cgroup(run)
+
+    async def _terminate(self, run: _Run, grace: float, stopping: bool) -> None:
+        left = self._processes(run)
+        if not left and run.exit.done():
+            return
+        if grace > 0 and not run.kill_now.is_set():
+            self._signal(run, left, self.stop_signal)
+            deadline = time.monotonic() + grace
+            while (left or not run.exit.done()) and not run.kill_now.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     break
-                await asyncio.sleep(0.02)
-        for _ in range(3):
-            pids = reap.live_processes(run.instance, pgid)
-            if not pids:
+                await self._pause(run, min(remaining, POLL))
+                left = self._processes(run)
+            late = left or not run.exit.done()
+            if late and stopping and not run.kill_now.is_set():
+                what = "" if not run.exit.done() else f" ({_count(left)} it left)"
+                self._log_devenv(
+                    f"did not stop within {grace:g}s of "
+                    f"{signal.Signals(self.stop_signal).name}{what}; killing"
+                )
+        for _ in range(50):  # SIGKILL cannot be ignored: this ends at once
+            if not left and run.exit.done():
                 break
-            if pgid is not None:
-                reap.signal_group(pgid, signal.SIGKILL)
-            reap.kill_pids(pids)
-            await asyncio.sleep(0.01)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(1.0):
-                await asyncio.shield(run.closed)
-        if run.transport is not None:
-            run.transport.close()
+            self._kill(run, left)
+            await self._pause(run, POLL / 4)
+            left = self._processes(run)
+        if not run.exit.done():
+            try:  # only a process stuck in the kernel does not die of SIGKILL
+                async with asyncio.timeout(KILL_WAIT):
+                    await asyncio.shield(run.exit)
+            except TimeoutError:
+                self._log_devenv(f"pid {run.pid} did not die of SIGKILL in {KILL_WAIT:g}s")
+
+    async def _pause(self, run: _Run, seconds: float) -> None:
+        """Sleep, waking early when the leader exits or a forced stop comes."""
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(run.kill_now.wait())]
+        if not run.exit.done():
+            waiters.append(asyncio.ensure_future(asyncio.shield(run.exit)))
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    def _processes(self, run: _Run) -> set[int]:
+        """The run's live processes now, its leader included while it lives."""
+        group = run.cgroup
+        if group is None:
+            return self._found_in_proc(run)
+        members = set(group.pids())
+        if run.joined or (run.pid is not None and run.pid in members):
+            run.joined = True
+            return members
+        leader = reap.stat(run.pid) if run.pid is not None else None
+        alive = leader is not None and leader.alive
+        if not alive and group.ever_used():
+            run.joined = True  # the leader ran in it, and is gone
+            return members
+        # Not seen in its cgroup (yet: in the instant after the launch; or it
+        # could not join): look at everything as well.
+        if alive and time.monotonic() - run.launched > JOIN_TIME:
+            cgroups.disable(group.backend)
+            run.cgroup = None
+            self._log_devenv(f"could not join cgroup {group.path}; finding processes in /proc")
+            group.remove()
+        return members | self._found_in_proc(run)
+
+    def _found_in_proc(self, run: _Run) -> set[int]:
+        """Without a cgroup: group, marker, descendants, and, for the last unit
+        of this devenv to stop, the orphans no other unit claims."""
+        table = reap.scan()
+        extra: list[int] = []
+        if orphans.live_runs().keys() <= {run.pid}:
+            extra = orphans.unclaimed(table, run.instance)
+        return reap.unit_processes(table, pgid=run.pid, marker=run.instance, extra=extra)
+
+    def _signal(self, run: _Run, pids: set[int], sig: int) -> None:
+        """`sig` to the run's process group, and to each of `pids` outside it
+        (once each: a second SIGINT means "now" to many programs)."""
+        if run.pid is not None:
+            reap.signal_group(run.pid, sig)
+        for pid in pids:
+            info = reap.stat(pid)
+            if info is not None and info.pgid != run.pid:
+                reap.kill_pids([pid], sig)
+
+    def _kill(self, run: _Run, pids: set[int]) -> None:
+        if run.cgroup is not None:
+            run.cgroup.kill()
+        if run.pid is not None:
+            reap.signal_group(run.pid, signal.SIGKILL)
+        reap.kill_pids(pids, signal.SIGKILL)
+
+    def _drop_cgroup(self, run: _Run) -> None:
+        group, run.cgroup = run.cgroup, None
+        if group is not None:
+            group.remove()
 
     # --- readiness ------------------------------------------------------------
 
@@ -467,3 +595,7 @@ class ProcessUnit(Unit):
 
     def _log_devenv(self, text: str) -> None:
         self._deliver("devenv", [text])
+
+
+def _count(pids: set[int]) -> str:
+    return "1 process" if len(pids) == 1 else f"{len(pids)} processes"

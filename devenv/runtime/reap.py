@@ -1,9 +1,17 @@
-"""Finding and killing every process of a unit, including the ones that left its
-process group (a double fork plus setsid).
+"""Finding the processes of a unit in /proc, and signalling them.
 
-Every process devenv launches carries `DEVENV_INSTANCE=<run>/<unit>/<n>` in its
-environment, which children inherit; a scan of /proc for that marker finds
-escapees. Zombies are skipped: they are already dead.
+A unit's processes, without a cgroup (devenv/runtime/cgroups.py is exact and
+preferred): its process group; every process carrying its run's
+`DEVENV_INSTANCE=<run>/<unit>/<n>/` marker in its environment (children inherit
+it, so a double fork plus `setsid` is still found); and every live descendant
+of those. A process that left the group *and* cleared its environment is found
+only by parentage: while its parent lives, as a descendant; once its parent has
+died, it is re-parented to devenv (when devenv is a child subreaper, see
+devenv/runtime/orphans.py) and found there.
+
+One pass over /proc reads every process's stat once (pid, parent, group,
+state); zombies are dead already and never counted. Only Linux has /proc;
+elsewhere process groups are all there is.
 """
 
 from __future__ import annotations
@@ -11,46 +19,101 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 MARKER = "DEVENV_INSTANCE"
 
 
-def _stat(pid: str) -> tuple[str, int] | None:
-    """(state letter, process group) of a pid, or None when it is gone."""
+@dataclass(frozen=True, slots=True)
+class ProcInfo:
+    pid: int
+    ppid: int
+    pgid: int
+    state: str  # R, S, D, Z, ... (proc(5))
+
+    @property
+    def alive(self) -> bool:
+        return self.state not in ("Z", "X", "x")
+
+
+Table = dict[int, ProcInfo]
+
+
+def stat(pid: int) -> ProcInfo | None:
+    """One process's entry, or None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
         return None
     fields = data[data.rfind(b")") + 2 :].split()
-    return fields[0].decode(), int(fields[2])
+    return ProcInfo(pid, int(fields[1]), int(fields[2]), fields[0].decode())
 
 
-def live_processes(marker: str, pgid: int | None = None) -> list[int]:
-    """Live pids carrying `DEVENV_INSTANCE=<marker>...` or in process group `pgid`."""
-    needle = f"{MARKER}={marker}".encode()
+def scan() -> Table:
+    """Every process but this one (zombies included: see `ProcInfo.alive`)."""
+    table: Table = {}
     me = os.getpid()
-    found: list[int] = []
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return found
+        return table
     for entry in entries:
-        if not entry.isdigit() or int(entry) == me:
+        if entry.isdigit() and int(entry) != me:
+            info = stat(int(entry))
+            if info is not None:
+                table[info.pid] = info
+    return table
+
+
+def environ(pid: int) -> bytes:
+    """The process's environment as /proc has it (NUL-separated); b"" if unreadable."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def carries(pid: int, needle: bytes) -> bool:
+    """Whether the process's environment holds `needle` (`KEY=value...`)."""
+    return needle in environ(pid)
+
+
+def marker_needle(marker: str) -> bytes:
+    return f"{MARKER}={marker}".encode()
+
+
+def descendants(table: Table, roots: Iterable[int]) -> set[int]:
+    """Live processes below `roots` (the roots not included)."""
+    children: dict[int, list[int]] = {}
+    for info in table.values():
+        children.setdefault(info.ppid, []).append(info.pid)
+    found: set[int] = set()
+    stack = list(roots)
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return {pid for pid in found if table[pid].alive}
+
+
+def unit_processes(
+    table: Table, *, pgid: int | None, marker: str | None, extra: Iterable[int] = ()
+) -> set[int]:
+    """Live processes of a unit: its group, its marked processes, `extra` (pids
+    found otherwise: cgroup members, adopted orphans), and the descendants of all."""
+    needle = marker_needle(marker) if marker else None
+    found: set[int] = set()
+    for info in table.values():
+        if not info.alive:
             continue
-        info = _stat(entry)
-        if info is None or info[0] in ("Z", "X"):
-            continue
-        if pgid is not None and info[1] == pgid:
-            found.append(int(entry))
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                environ = f.read()
-        except OSError:
-            continue
-        if needle in environ:
-            found.append(int(entry))
+        if (pgid is not None and info.pgid == pgid) or (needle and carries(info.pid, needle)):
+            found.add(info.pid)
+    found.update(pid for pid in extra if pid in table and table[pid].alive)
+    found |= descendants(table, found)
     return found
 
 
@@ -65,7 +128,7 @@ def signal_group(pgid: int, sig: int) -> bool:
     return True
 
 
-def kill_pids(pids: list[int], sig: int = signal.SIGKILL) -> None:
+def kill_pids(pids: Iterable[int], sig: int = signal.SIGKILL) -> None:
     for pid in pids:
         with contextlib.suppress(OSError):
             os.kill(pid, sig)

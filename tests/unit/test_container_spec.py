@@ -23,7 +23,7 @@ from devenv.config.model import (
 from devenv.runtime import docker_spec as ds
 from devenv.runtime.docker_connect import resolve_endpoint, short_reason
 from devenv.runtime.docker_images import split_image
-from devenv.runtime.docker_logs import LineSplitter, docker_since
+from devenv.runtime.docker_logs import StreamSplitter, docker_since
 
 
 def make(**fields: object) -> tuple[Stack, Service]:
@@ -169,7 +169,7 @@ def test_image_names_split_like_docker() -> None:
 
 def test_line_splitter_keeps_streams_apart_and_flushes_partials() -> None:
     got: list[tuple[str, list[str]]] = []
-    splitter = LineSplitter(lambda stream, lines: got.append((stream, lines)))
+    splitter = StreamSplitter(lambda stream, lines: got.append((stream, lines)))
     splitter.feed("stdout", b"a\nb")
     splitter.feed("stderr", b"e1\r\n")
     splitter.feed("stdout", b"c\n\xff\n")
@@ -181,6 +181,25 @@ def test_line_splitter_keeps_streams_apart_and_flushes_partials() -> None:
         ("stdout", ["bc", "\ufffd"]),
         ("stdout", ["tail"]),
     ]
+
+
+def test_container_streams_cut_long_lines_like_process_pipes_each_on_its_own() -> None:
+    from devenv.runtime.lines import LineSplitter
+
+    got: list[tuple[str, list[str]]] = []
+    splitter = StreamSplitter(lambda stream, lines: got.append((stream, lines)))
+    big = b"y" * 200_000
+    for start in range(0, len(big), 16_384):  # Docker's 16 KiB log frames
+        splitter.feed("stdout", big[start : start + 16_384])
+        splitter.feed("stderr", b"e")
+    splitter.feed("stdout", b"\n")
+    splitter.flush()
+    out = [line for stream, lines in got if stream == "stdout" for line in lines]
+    err = [line for stream, lines in got if stream == "stderr" for line in lines]
+    reference = LineSplitter()
+    assert out == reference.feed(big + b"\n")
+    assert len(out) == 4 and out[1].startswith("\u2026[+63 KiB] ")
+    assert err == ["e" * 13]
 
 
 def test_docker_since_keeps_nanoseconds() -> None:
