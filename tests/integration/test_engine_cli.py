@@ -197,7 +197,8 @@ def test_selected_service_failing_to_start_exits_non_zero(tmp_path: Path) -> Non
     finally:
         holder.close()
     assert proc.returncode == 1, out
-    assert f"port {port} is already in use by pid {os.getpid()}" in out
+    # said before anything starts (the pre-flight), naming who holds it
+    assert f"host port {port}/tcp is already in use by pid {os.getpid()}" in out
     assert "other ran" not in out  # not selected
 
 
