@@ -314,3 +314,33 @@ def test_headless_keeps_running_through_a_reload(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_two_starts_in_the_same_instant_run_one_session(tmp_path: Path) -> None:
+    """Of two `devenv start` launched together, one runs the stack and the other
+    exits non-zero, naming the pid that holds the project and how to stop it."""
+    (tmp_path / "worker.py").write_text(
+        "import os, time\nopen('started', 'a').write(f'{os.getpid()}\\n')\ntime.sleep(300)\n"
+    )
+    (tmp_path / "compose.yaml").write_text(
+        f"services:\n  worker:\n    x-devenv:\n      run: {PY} worker.py\n"
+    )
+    first = devenv(tmp_path, "start", "--no-tui")
+    second = devenv(tmp_path, "start", "--no-tui")
+    try:
+        wait_for(lambda: first.poll() is not None or second.poll() is not None, 30, "one to end")
+        loser = first if first.poll() is not None else second
+        winner = second if loser is first else first
+        out, _ = loser.communicate(timeout=10)
+        assert loser.returncode == 1, out
+        assert f"devenv is already running for this project (pid {winner.pid}" in out
+        assert "devenv stop" in out
+        wait_for(lambda: (tmp_path / "started").exists(), 20, "the worker")
+        time.sleep(0.5)
+        assert len((tmp_path / "started").read_text().split()) == 1  # one worker, once
+        assert winner.poll() is None
+    finally:
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=20)
