@@ -345,6 +345,7 @@ class UnitRunner:
     ) -> None:
         self.idle = False
         self._backoff_until = None
+        self._forced = False  # a kill belonged to the session before
         if check_deps and self.state != S.PENDING and can_fire(self.state, Trigger.SELECT):
             self._fire(Trigger.SELECT, "")
         try:
