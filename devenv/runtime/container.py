@@ -88,6 +88,7 @@ class ContainerUnit(Unit):
         self._health: HealthCheck | None = None
         self._checked_at = 0.0
         self._last_check: tuple[bool, str] = (False, "starting")
+        self._inside_ok = False  # the healthcheck passed (the ports may not answer yet)
         self._output_seq = 0  # batches of output seen; bumped by the log thread
         self._output_seq_checked = -1
         self._usage = UsageMeter()
@@ -261,7 +262,9 @@ class ContainerUnit(Unit):
             return False, "not running"
         if self._events is not None and not self._events.connected:
             return self._last_check  # no news while the Engine is away: not a failure
-        if not self._last_check[0]:
+        if not self._last_check[0] and not self._inside_ok:
+            # a quiet container is checked less often: an exec costs Docker CPU;
+            # once the check passes, only the ports are waited for, at full pace
             quiet = self._output_seq == self._output_seq_checked
             wait = HEALTH_EXEC_QUIET if quiet else self.health_exec_interval
             if time.monotonic() - self._checked_at < wait:
@@ -272,6 +275,7 @@ class ContainerUnit(Unit):
             ok, detail, _info = await asyncio.to_thread(self._health.check)
         except Exception as error:
             return self._last_check[0], f"{self._last_check[1]} (check failed: {error})"
+        self._inside_ok = ok
         if ok and self._bindings and not self._last_check[0]:
             # healthy inside is not enough: the host must reach it
             ports_ok, why = await ports_answer(self._bindings)
@@ -517,6 +521,7 @@ class ContainerUnit(Unit):
         self._health = HealthCheck(self._client.api, str(info["Id"]))
         self._checked_at = 0.0
         self._last_check = (False, "starting")
+        self._inside_ok = False
         self._output_seq_checked = -1
         self._exit = self._loop.create_future()
         self._revival = None
