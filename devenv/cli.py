@@ -12,14 +12,37 @@ from types import ModuleType
 from devenv import __version__
 from devenv.errors import DevenvError
 
-COMMANDS = ("start", "stop", "down", "status", "logs", "config", "init", "doctor")
+COMMANDS = (
+    "start",
+    "attach",
+    "stop",
+    "restart",
+    "wait",
+    "status",
+    "logs",
+    "mcp",
+    "down",
+    "config",
+    "init",
+    "doctor",
+)
 
 DESCRIPTION = """\
 A local development environment: infrastructure in containers, your services
 as local processes with hot reload, all in one terminal.
 
 With no command, `devenv` is `devenv start`: it opens the terminal UI on the
-whole stack (or prints logs when there is no terminal)."""
+whole stack (or prints logs when there is no terminal). `devenv start -d` runs
+the session in the background; `devenv attach`, `restart`, `stop SERVICE`,
+`wait`, `status`, `logs` and `mcp` talk to the running session through its
+control socket (.devenv/control.sock).
+
+Exit status (every command; each one's --help says which apply):
+  0    done
+  1    failed: a service failed (named, with the reason), bad input, an error
+  2    bad usage; for `wait` and `start -d --timeout`, the timeout ran out
+  3    no devenv session is running for this project (commands that need one)
+  130  interrupted (Ctrl-C)"""
 
 
 def _command_module(name: str) -> ModuleType:

@@ -15,6 +15,20 @@ is named). On a terminal this opens the UI; with --no-tui, or when output is
 not a terminal, logs are printed as `service | line`. Ctrl-C stops everything,
 dependents first; a second Ctrl-C kills at once.
 
+With -d/--detach the session runs in the background (its own output goes to
+.devenv/session.log, services' logs to .devenv/logs/): the command returns
+once every selected service is ready, or as soon as one fails. Then use
+`devenv attach` (the UI), `devenv status`, `devenv logs`, `devenv restart`,
+`devenv wait`, and `devenv stop` to end it.
+
+When a session already runs for this project (started by `devenv` or
+`devenv start -d` in another shell), `devenv start SERVICE...` starts those
+services in that session and returns once they are ready, as -d does.
+
+Exit status: 0 started (with -d or into a running session: every selected
+service ready); 1 a service failed to start (the reason is printed), or the
+stack could not be loaded; 2 --timeout ran out; 130 interrupted.
+
 Tuning (environment): DEVENV_WATCH_QUIET_MS (10: a burst of file changes ends
 after this much quiet), DEVENV_WATCH_BACKEND (auto: inotify on Linux, else
 watchfiles; or inotify/watchfiles), DEVENV_WATCH_STEP_MS (10, watchfiles only),
@@ -33,36 +47,87 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-tui", action="store_true", help="print logs instead of opening the terminal UI"
     )
+    parser.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="run the session in the background; return once the services are ready",
+    )
+    parser.add_argument(
+        "--timeout",
+        default=None,
+        metavar="DURATION",
+        help="with -d or a running session: give up waiting after this long "
+        "(e.g. 90s, 5m; default: no limit); the session keeps running",
+    )
+    # The background process of `start -d` (not for users): headless, no log lines
+    # on its own output, and it does not end when nothing runs.
+    parser.add_argument("--detached-session", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    from devenv.commands.args import timeout_of
+
+    services: list[str] = list(getattr(args, "services", None) or [])
+    detached_session = bool(getattr(args, "detached_session", False))
+    if not detached_session:
+        from devenv.control.oneshot import find_session
+        from devenv.control.paths import state_dir_of
+
+        running = find_session(state_dir_of(args))
+        if running is not None:
+            from devenv.commands.background import start_in_session
+
+            return start_in_session(running, services, timeout_of(args))
+
     from devenv.commands.common import load
     from devenv.engine.statefile import running_pid
     from devenv.engine.supervisor import Engine, EngineOptions
 
-    services: list[str] = list(getattr(args, "services", None) or [])
     stack = load(args).select(services)  # SelectionError lists the valid names
     engine = Engine(stack, EngineOptions.from_environ(os.environ))
     other = running_pid(engine.state_dir)
     if other is not None:
         raise DevenvError(
-            f"devenv is already running for this project (pid {other})",
+            f"devenv is already running for this project (pid {other}), "
+            "but its control socket does not answer",
             hint="use `devenv stop` first, or `devenv status` to see it",
         )
-    if not getattr(args, "no_tui", False) and sys.stdin.isatty() and sys.stdout.isatty():
+    if getattr(args, "detach", False):
+        from devenv.commands.background import start_detached
+
+        return start_detached(args, engine.state_dir, services, timeout_of(args))
+
+    from devenv.control.server import ControlServer
+
+    def control() -> ControlServer:
+        return ControlServer(engine, engine.state_dir, services=services)
+
+    if (
+        not detached_session
+        and not getattr(args, "no_tui", False)
+        and sys.stdin.isatty()
+        and sys.stdout.isatty()
+    ):
         try:
             from devenv.tui.app import run_tui
         except ImportError as error:
             print(f"devenv: terminal UI not available ({error}); printing logs", file=sys.stderr)
         else:
             _terminate_like_interrupt()
-            return run_tui(engine, services)
+            return run_tui(engine, services, around=control)
     import asyncio
 
     from devenv.commands.headless import run_headless
 
-    return asyncio.run(run_headless(engine, services))
+    async def session() -> int:
+        async with control():
+            return await run_headless(
+                engine, services, stay=detached_session, log_lines=not detached_session
+            )
+
+    return asyncio.run(session())
 
 
 def _terminate_like_interrupt() -> None:

@@ -1,9 +1,16 @@
-"""`devenv stop`: stop the devenv running for this project (it stops its services
-in reverse dependency order, as on Ctrl-C)."""
+"""`devenv stop [SERVICE...]`: with services, stop them (and what depends on them)
+in the running session, which keeps running; without, stop the session itself
+(its services stop in reverse dependency order, as on Ctrl-C).
+
+Exit status: 0 stopped (or, without services, nothing was running); 1 a name
+is unknown, or the session did not end within --timeout and was killed; 3 no
+session is running (with services).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import time
@@ -12,20 +19,38 @@ from typing import Any
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "stop", help="stop the running stack", description=__doc__
+        "stop",
+        help="stop services in the running session, or the session itself",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("services", nargs="*", metavar="SERVICE", help="default: the session")
     parser.add_argument(
         "--timeout",
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="how long to wait for an orderly stop before killing (default 60)",
+        help="how long to wait for the session to stop in order before killing it (default 60)",
     )
+    parser.add_argument("--json", action="store_true", help="print the stopped units as JSON")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from devenv.commands.status import state_dir_of
+    from devenv.control.paths import state_dir_of
+
+    services: list[str] = list(getattr(args, "services", None) or [])
+    if services:
+        from devenv.control.oneshot import connect
+
+        session = connect(args)
+        answer = session.post("/v1/stop", {"units": services}, timeout=None)
+        if getattr(args, "json", False):
+            print(json.dumps(answer))
+        else:
+            print(f"stopped {', '.join(answer['units'])}")
+        return 0
+
     from devenv.engine.statefile import running_pid
 
     state_dir = state_dir_of(args)
