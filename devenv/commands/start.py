@@ -82,12 +82,17 @@ def run(args: argparse.Namespace) -> int:
             return start_in_session(running, services, timeout_of(args))
 
     from devenv.commands.common import load
-    from devenv.engine.statefile import running_pid
+    from devenv.control.oneshot import live_pid
     from devenv.engine.supervisor import Engine, EngineOptions
 
-    stack = load(args).select(services)  # SelectionError lists the valid names
-    engine = Engine(stack, EngineOptions.from_environ(os.environ))
-    other = running_pid(engine.state_dir)
+    stack = load(args)
+    selected = stack.select(services)  # SelectionError lists the valid names
+    # A background session keeps the whole stack, so that `devenv start SERVICE`
+    # from another shell can start any service in it later; the UI's session
+    # shows only what was selected.
+    background = detached_session or getattr(args, "detach", False)
+    engine = Engine(stack if background else selected, EngineOptions.from_environ(os.environ))
+    other = live_pid(engine.state_dir)
     if other is not None:
         raise DevenvError(
             f"devenv is already running for this project (pid {other}), "

@@ -51,10 +51,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"stopped {', '.join(answer['units'])}")
         return 0
 
-    from devenv.engine.statefile import running_pid
+    from devenv.control.oneshot import live_pid
 
     state_dir = state_dir_of(args)
-    pid = running_pid(state_dir)
+    pid = live_pid(state_dir)
     if pid is None:
         print("devenv is not running for this project")
         return 0

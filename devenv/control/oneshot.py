@@ -137,12 +137,27 @@ def find_session(state_dir: Path) -> Session | None:
     return Session(path, state_dir)
 
 
-def _remove_stale(path: Path, state_dir: Path) -> None:
+def live_pid(state_dir: Path) -> int | None:
+    """The pid of the session named in the state directory, if it still runs."""
     from devenv.engine.statefile import running_pid
 
-    if running_pid(state_dir) is None or not path.is_socket():
+    pid = running_pid(state_dir)
+    return pid if pid is not None and _alive(pid) else None
+
+
+def _remove_stale(path: Path, state_dir: Path) -> None:
+    if live_pid(state_dir) is None or not path.is_socket():
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (a killed session whose parent has not reaped it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return not os.path.isdir("/proc")  # no /proc: trust running_pid
 
 
 def connect(args: argparse.Namespace) -> Session:
