@@ -35,6 +35,13 @@ class TokenServer(Server):
         self.token = token
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
 
+    def initialize_logging(self) -> None:
+        # textual-serve logs every request at INFO with Rich; warnings are enough
+        # on the user's terminal.
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, format="devenv web: %(message)s")
+
     @property
     def url(self) -> str:
         return f"{self.public_url}/?token={self.token}"
