@@ -29,8 +29,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _bench import DEVENV, PYTHON, env_for_devenv, load_average, percentile, table, workdir
-from _bench import write_results
+from _bench import (
+    DEVENV,
+    PYTHON,
+    env_for_devenv,
+    load_average,
+    percentile,
+    table,
+    workdir,
+    write_results,
+)
 
 TICKER = """
 import sys, time

@@ -240,9 +240,11 @@ class ControlServer:
         )
         # handler_cancellation: a client that goes away (Ctrl-C on `devenv wait`)
         # cancels what it was waiting for.
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
-        await web.SockSite(self._runner, sock, shutdown_timeout=1.0).start()
+        await web.SockSite(self._runner, sock).start()
         self._hub.start()
 
     async def close(self) -> None:
