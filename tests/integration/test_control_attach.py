@@ -74,3 +74,22 @@ def test_attached_ui_closes_when_the_session_ends(project: Path) -> None:  # noq
         term.wait_text("the session ended")
     finally:
         term.close()
+
+
+def test_the_ui_session_answers_other_shells(project: Path) -> None:  # noqa: F811
+    """`devenv` with its UI serves the socket too: commands from another shell act
+    on it, and `devenv stop` ends it in order."""
+    term = Terminal(project, "start", "api", "worker")
+    try:
+        term.wait_text("ready")
+        wait_for(lambda: status(project).get("running"), 20, "the UI session's socket")
+        wait_for(lambda: unit(project, "api")["state"] == "ready", 20, "api ready")
+        old_pid = unit(project, "api")["pid"]
+        assert cli(project, "restart", "api").returncode == 0
+        wait_for(lambda: unit(project, "api")["pid"] not in (None, old_pid), 15, "a new api")
+        term.wait_text(f"up pid={unit(project, 'api')['pid']}")  # shown in that UI
+        assert cli(project, "stop").returncode == 0
+        assert term.proc.wait(timeout=30) == 0
+        assert not pid_alive(old_pid)
+    finally:
+        term.close()

@@ -241,3 +241,29 @@ def test_socket_is_private_and_other_users_are_refused(project: Path) -> None:  
     finally:
         sock.chmod(0o600)
     assert status(project)["running"] is True  # our own user still gets in
+
+
+def test_a_foreground_session_answers_other_shells(project: Path) -> None:  # noqa: F811
+    session = subprocess.Popen(
+        [PY, "-m", "devenv", "start", "--no-tui", "api"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: cli(project, "wait", "api").returncode == 0, 30, "api ready")
+        old_pid = unit(project, "api")["pid"]
+        assert cli(project, "restart", "api").returncode == 0
+        assert unit(project, "api")["pid"] != old_pid
+        shutdown = cli(project, "stop")
+        assert shutdown.returncode == 0
+        out, _ = session.communicate(timeout=30)
+        assert session.returncode == 0
+        assert out.count("| api up pid=") == 2  # both instances printed by the session
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait()
