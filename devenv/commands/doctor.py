@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from devenv.commands.init import (
     EnvFiles,
@@ -22,8 +22,10 @@ from devenv.commands.init import (
     placeholder_secrets,
     read_keys,
 )
-from devenv.config.model import Stack
 from devenv.errors import DevenvError
+
+if TYPE_CHECKING:  # the model is loaded when doctor runs, not when the CLI parses
+    from devenv.config.model import Stack
 
 MIN_PYTHON = (3, 11)
 Level = Literal["ok", "warn", "FAIL", "skip"]

@@ -13,6 +13,7 @@ reaching the server through DNS rebinding.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hmac
 import secrets
 import shlex
@@ -68,7 +69,37 @@ class TokenServer(Server):
             status=403, text="forbidden: open the URL `devenv attach --web` printed"
         )
 
+    async def on_shutdown(self, app: web.Application) -> None:
+        """End the UIs of tabs still open: textual-serve leaves their processes
+        running when the server stops."""
+        import psutil
+
+        children = psutil.Process().children(recursive=True)
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                child.terminate()
+        _gone, alive = psutil.wait_procs(children, timeout=3)
+        for child in alive:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+
     async def on_startup(self, app: web.Application) -> None:
+        pass  # textual-serve prints its banner here, before the port is open
+
+    def serve(self, debug: bool = False) -> None:
+        """Serve until Ctrl-C or SIGTERM; the URL is printed once the port listens."""
+        self.debug = debug
+        self.initialize_logging()
+        web.run_app(
+            self._make_app(),
+            host=self.host,
+            port=self.port,
+            handle_signals=True,
+            print=self._announce,
+            access_log=None,
+        )
+
+    def _announce(self, _message: str) -> None:
         print(f"devenv UI in the browser: {self.url}", flush=True)
         print("Ctrl-C stops serving; the session keeps running (`devenv stop` ends it)", flush=True)
 

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 from chromium_driver import Browser, chromium_binary
 from control_support import (
@@ -20,7 +21,7 @@ from control_support import (
     project,  # noqa: F401 (fixture)
     unit,
 )
-from engine_support import hang_guard  # noqa: F401 (autouse fixture)
+from engine_support import hang_guard, pid_alive  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.skipif(
     chromium_binary() is None and os.environ.get("CI") != "true",
@@ -88,6 +89,19 @@ def test_attach_web_behind_a_token(project: Path, tmp_path: Path) -> None:  # no
         asyncio.run(browse())
         assert shot.stat().st_size > 10_000
         print(f"screenshot: {shot}")
+
+        # a tab still open when the server stops: its UI process goes with it
+        async def leave_open() -> list[int]:
+            async with Browser() as page:
+                await page.call("Page.navigate", url=url)
+                await page.wait_for("document.body.classList.contains('-first-byte')", 60)
+                tabs = [p.pid for p in psutil.Process(web.pid).children(recursive=True)]
+                web.terminate()
+                assert web.wait(timeout=20) == 0
+                return tabs
+
+        tabs = asyncio.run(leave_open())
+        assert tabs and not [pid for pid in tabs if pid_alive(pid)]
     finally:
         web.terminate()
         web.wait(timeout=20)
