@@ -83,7 +83,7 @@ def _wait_for_socket(proc: subprocess.Popen[bytes], state_dir: Path, log: Path) 
             )
             print(_tail(log), file=sys.stderr)
             return None
-        session = find_session(state_dir)
+        session = find_session(state_dir, remove_stale=False)  # the child binds its own
         if session is not None:
             return session
         time.sleep(0.02)

@@ -44,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
         if as_json:
             print(json.dumps({"running": False, "pid": None, "units": last}, indent=1))
             return NO_SESSION_EXIT
-        error = no_session()
-        print(f"devenv is not running for this project ({error.hint})")
+        print(no_session().message.replace("no devenv session is running", "devenv is not running"))
         if last:
             print("last known state:")
             print(format_table(last))

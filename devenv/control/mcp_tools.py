@@ -72,8 +72,7 @@ class Link:
 
 
 def _no_session_text() -> str:
-    error = no_session()
-    return f"{error.message}. {error.hint}"
+    return no_session().message
 
 
 def _masker(engine: RemoteEngine) -> SecretMasker:

@@ -114,10 +114,14 @@ def answer(status: int, data: bytes) -> Any:
     raise cls(str(message or f"the session answered {status}"), hint=hint)
 
 
-def find_session(state_dir: Path) -> Session | None:
+def find_session(state_dir: Path, *, remove_stale: bool = True) -> Session | None:
     """The session of this state directory, or None. A socket left by a session
     that was killed (nobody listens, its pid is gone) is removed on the way."""
     path = socket_path(state_dir)
+    try:
+        inode = path.stat().st_ino
+    except OSError:
+        return None
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(2.0)
         try:
@@ -126,7 +130,8 @@ def find_session(state_dir: Path) -> Session | None:
             return None
         except OSError as error:
             if error.errno in (errno.ECONNREFUSED, errno.ENOTSOCK):
-                _remove_stale(path, state_dir)
+                if remove_stale:
+                    _remove_stale(path, state_dir, inode)
                 return None
             if error.errno == errno.EACCES:
                 raise DevenvError(
@@ -145,9 +150,11 @@ def live_pid(state_dir: Path) -> int | None:
     return pid if pid is not None and _alive(pid) else None
 
 
-def _remove_stale(path: Path, state_dir: Path) -> None:
-    if live_pid(state_dir) is None or not path.is_socket():
-        with contextlib.suppress(OSError):
+def _remove_stale(path: Path, state_dir: Path, inode: int) -> None:
+    if live_pid(state_dir) is not None and path.is_socket():
+        return  # its session runs (and may be starting its server): not ours to remove
+    with contextlib.suppress(OSError):
+        if path.stat().st_ino == inode:  # not a new session's socket, bound meanwhile
             path.unlink()
 
 
@@ -171,6 +178,6 @@ def connect(args: argparse.Namespace) -> Session:
 
 def no_session() -> NoSession:
     return NoSession(
-        "no devenv session is running for this project",
-        hint="start one: `devenv start -d` (in the background) or `devenv` (with the UI)",
+        "no devenv session is running for this project: "
+        "start one with `devenv start -d` (in the background) or `devenv` (with the UI)"
     )

@@ -151,9 +151,9 @@ def test_bad_input_and_no_session(project: Path) -> None:  # noqa: F811
     for command in (["restart", "api"], ["wait"], ["stop", "api"], ["attach"]):
         done = cli(project, *command)
         assert done.returncode == 3, (command, done.stdout, done.stderr)
-        lines = done.stderr.strip().splitlines()
-        assert lines[0] == "devenv: no devenv session is running for this project"
-        assert "devenv start -d" in lines[1]
+        (line,) = done.stderr.strip().splitlines()  # one line, saying how to start one
+        assert line.startswith("devenv: no devenv session is running for this project: ")
+        assert "devenv start -d" in line
     assert cli(project, "status").returncode == 3
 
     assert cli(project, "start", "-d", "api").returncode == 0
