@@ -36,6 +36,7 @@ from devenv.events import (
     LogRecord,
     Notice,
     StatusChanged,
+    Stream,
 )
 
 RING_SIZE = 10_000  # lines kept per unit, as the engine's default
@@ -58,7 +59,7 @@ class RemoteEngine:
         self._status = EngineStatus()
         self._units: dict[str, UnitInfo] = {}
         self._secrets: list[str] = []
-        self._rings: dict[str, deque[LogRecord]] = {}
+        self._rings: dict[str, _Ring] = {}
         self._subscribers: list[Callable[[Event], None]] = []
         self._line_subscribers: list[Callable[[Event], None]] = []
         self._batch_subscribers: list[Callable[[LogBatch], None]] = []
@@ -124,7 +125,8 @@ class RemoteEngine:
         self._secrets = list(session.get("secrets", []))
         for unit, records in message.get("logs", {}).items():
             ring = self._ring(unit)
-            ring.extend(wire.decode_as(LogRecord, r) for r in records)
+            for data in records:
+                ring.add(data["ts"], data["stream"], [data["text"]])
 
     async def _follow(self, response: aiohttp.ClientResponse, lines: Any) -> None:
         try:
@@ -176,8 +178,7 @@ class RemoteEngine:
         self._emit(event)
 
     def _on_batch(self, batch: LogBatch) -> None:
-        ring = self._ring(batch.unit)
-        ring.extend(LogRecord(batch.unit, batch.stream, text, batch.ts) for text in batch.lines)
+        self._ring(batch.unit).add(batch.ts, batch.stream, batch.lines)
         for batch_callback in list(self._batch_subscribers):
             batch_callback(batch)
         if self._line_subscribers:
@@ -190,10 +191,10 @@ class RemoteEngine:
         for callback in list(self._subscribers):
             callback(event)
 
-    def _ring(self, unit: str) -> deque[LogRecord]:
+    def _ring(self, unit: str) -> _Ring:
         ring = self._rings.get(unit)
         if ring is None:
-            ring = self._rings[unit] = deque(maxlen=self.ring_size)
+            ring = self._rings[unit] = _Ring(unit, self.ring_size)
         return ring
 
     # ---- EngineAPI: read side -----------------------------------------------------
@@ -253,9 +254,9 @@ class RemoteEngine:
 
                 services = {u.service for u in self._units.values()}
                 raise unknown_service(unit, sorted({*services, *self._units}))
-        rings = [self._rings.get(n, ()) for n in names]
+        rings = [self._rings[n].records() for n in names if n in self._rings]
         records: list[LogRecord] = (
-            list(rings[0]) if len(rings) == 1 else list(heapq.merge(*rings, key=_ts))
+            rings[0] if len(rings) == 1 else list(heapq.merge(*rings, key=_ts))
         )
         if since is not None:
             records = [r for r in records if r.ts >= since]
@@ -313,6 +314,30 @@ class RemoteEngine:
         )
         self._background.add(task)
         task.add_done_callback(_forget(self._background))
+
+
+class _Ring:
+    """One unit's recent output as the batches it came in (no object per line
+    while a service floods), bounded to about `size` lines."""
+
+    def __init__(self, unit: str, size: int) -> None:
+        self.unit = unit
+        self.size = size
+        self.chunks: deque[tuple[float, Stream, list[str]]] = deque()
+        self.lines = 0
+
+    def add(self, ts: float, stream: Stream, lines: list[str]) -> None:
+        self.chunks.append((ts, stream, lines))
+        self.lines += len(lines)
+        while self.lines - len(self.chunks[0][2]) >= self.size:
+            self.lines -= len(self.chunks.popleft()[2])
+
+    def records(self) -> list[LogRecord]:
+        unit = self.unit
+        records = [
+            LogRecord(unit, stream, text, ts) for ts, stream, lines in self.chunks for text in lines
+        ]
+        return records[-self.size :]
 
 
 def _forget(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
