@@ -23,7 +23,9 @@ once every selected service is ready, or as soon as one fails. Then use
 
 When a session already runs for this project (started by `devenv` or
 `devenv start -d` in another shell), `devenv start SERVICE...` starts those
-services in that session and returns once they are ready, as -d does.
+services in that session and returns once they are ready, as -d does; on a
+terminal without -d/--no-tui, `devenv` opens the UI on that session instead
+(as `devenv attach`).
 
 Exit status: 0 started (with -d or into a running session: every selected
 service ready); 1 a service failed to start (the reason is printed), or the
@@ -77,6 +79,12 @@ def run(args: argparse.Namespace) -> int:
 
         running = find_session(state_dir_of(args))
         if running is not None:
+            if not getattr(args, "detach", False) and _interactive(args):
+                # `devenv` with a session already running: open the UI on it
+                running.post("/v1/start", {"services": services}, timeout=None)
+                from devenv.control.attach import run_attached
+
+                return run_attached(running.path)
             from devenv.commands.background import start_in_session
 
             return start_in_session(running, services, timeout_of(args))
@@ -109,12 +117,7 @@ def run(args: argparse.Namespace) -> int:
     def control() -> ControlServer:
         return ControlServer(engine, engine.state_dir, services=services)
 
-    if (
-        not detached_session
-        and not getattr(args, "no_tui", False)
-        and sys.stdin.isatty()
-        and sys.stdout.isatty()
-    ):
+    if not detached_session and _interactive(args):
         try:
             from devenv.tui.app import run_tui
         except ImportError as error:
@@ -133,6 +136,11 @@ def run(args: argparse.Namespace) -> int:
             )
 
     return asyncio.run(session())
+
+
+def _interactive(args: argparse.Namespace) -> bool:
+    """The terminal UI is wanted: a terminal, and no --no-tui."""
+    return not getattr(args, "no_tui", False) and sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _terminate_like_interrupt() -> None:

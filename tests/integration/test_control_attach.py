@@ -93,3 +93,16 @@ def test_the_ui_session_answers_other_shells(project: Path) -> None:  # noqa: F8
         assert not pid_alive(old_pid)
     finally:
         term.close()
+
+
+def test_devenv_on_a_terminal_opens_the_ui_on_the_running_session(project: Path) -> None:  # noqa: F811
+    assert cli(project, "start", "-d", "api").returncode == 0
+    term = Terminal(project, "start", "worker")  # `devenv start worker`, on a terminal
+    try:
+        term.wait_text("2/4 ready")  # worker started in the session, and the UI on it
+        term.press("q")
+        assert term.proc.wait(timeout=15) == 0
+        assert "detached" in term.text()
+        assert unit(project, "worker")["state"] == "ready"  # the session goes on
+    finally:
+        term.close()
