@@ -91,7 +91,25 @@ def add_project_options(parser: argparse.ArgumentParser, *, top_level: bool = Tr
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+_VALUED = frozenset({"-f", "--file", "-p", "--project-name", "--env-file", "--profile"})
+
+
+def command_named(args: Sequence[str]) -> str | None:
+    """The subcommand on this command line, if it names one (options before it
+    and their values skipped), so that only its module is imported and its
+    parser built: `devenv status` then costs little more than Python's start-up."""
+    skip = False
+    for token in args:
+        if skip:
+            skip = False
+        elif token in _VALUED:
+            skip = True
+        elif not token.startswith("-"):
+            return token if token in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="devenv",
         description=DESCRIPTION,
@@ -100,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"devenv {__version__}")
     add_project_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         module = _command_module(name)
         sub_parser = module.add_parser(sub)
         add_project_options(sub_parser, top_level=False)
@@ -110,10 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(command_named(args_list))
     args = parser.parse_args(args_list)
     if args.command is None:
-        args = parser.parse_args([*args_list, "start"])
+        args = build_parser("start").parse_args([*args_list, "start"])
     module: ModuleType = args._module
     try:
         result: int = module.run(args)
