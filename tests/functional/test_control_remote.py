@@ -179,3 +179,24 @@ def test_every_contract_value_travels_as_json() -> None:
     assert {type(s).__name__ for s in samples} == set(wire.TYPES)  # a new type needs a sample
     for sample in samples:
         assert wire.decode(json.loads(json.dumps(wire.encode(sample)))) == sample
+
+
+async def test_a_project_too_deep_for_a_socket_path(tmp_path: Path) -> None:
+    from devenv.control.paths import socket_path
+
+    deep = tmp_path / ("d" * 90) / ".devenv"
+    path = socket_path(deep)
+    assert len(str(path)) < 100 and path.parent.name.startswith("devenv")
+    assert socket_path(deep) == path  # every command finds the same one
+    server = ControlServer(demo_engine(), deep)
+    await server.start()
+    try:
+        remote = RemoteEngine.for_state_dir(deep)
+        await remote.connect()
+        assert remote.project_name == "shop"
+        await remote.close()
+        assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+        assert oct(path.parent.stat().st_mode & 0o777) == oct(0o700)
+    finally:
+        await server.close()
+    assert not path.exists()
