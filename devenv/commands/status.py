@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 def _masked(unit: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
     if not secrets or not unit.get("environment"):
         return unit
-    from devenv.tui.format import SecretMasker
+    from devenv.secrets import SecretMasker
 
     masker = SecretMasker(secrets)
     env = [[key, masker.mask(value)] for key, value in unit["environment"]]

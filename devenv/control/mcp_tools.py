@@ -24,7 +24,7 @@ from devenv.control.oneshot import find_session, no_session
 from devenv.engine.api import UnitInfo
 from devenv.errors import DevenvError
 from devenv.events import UnitState
-from devenv.tui.format import SecretMasker
+from devenv.secrets import SecretMasker
 
 MAX_LOG_LINES = 1_000  # per call: an agent's context is precious
 DEFAULT_LOG_LINES = 200
