@@ -122,14 +122,14 @@ def wait_and_report(session: Session, services: list[str], timeout: float | None
         return 0
     if outcome == "failed":
         print(
-            f"\ndevenv: {result['unit']} failed: {result['reason']}\n"
+            f"\ndevenv: {result['unit']} failed: {result['reason'].rstrip(': ')}\n"
             f"  hint: `devenv logs {result['unit']}` shows its output; the session keeps "
             "running (`devenv stop` ends it)",
             file=sys.stderr,
         )
         return 1
     print(
-        f"\ndevenv: timed out waiting for {result['unit']} ({result['reason']}); "
+        f"\ndevenv: timed out waiting for {result['unit']} ({result['reason'].rstrip(': ')}); "
         "the session keeps running",
         file=sys.stderr,
     )

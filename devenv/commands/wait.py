@@ -51,10 +51,10 @@ def run(args: argparse.Namespace) -> int:
     elif outcome == "ready":
         print("ready")
     elif outcome == "failed":
-        print(f"devenv: {result['unit']} failed: {result['reason']}", file=sys.stderr)
+        print(f"devenv: {result['unit']} failed: {result['reason'].rstrip(': ')}", file=sys.stderr)
     else:
         print(
-            f"devenv: timed out after {args.timeout}: {result['unit']} is {result['reason']}",
+            f"devenv: timed out after {args.timeout}: {result['unit']} is {result['reason'].rstrip(': ')}",
             file=sys.stderr,
         )
     return {"ready": 0, "failed": 1}.get(outcome, 2)

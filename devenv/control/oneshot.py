@@ -71,6 +71,14 @@ class Session:
             conn.request(method, path, body=payload, headers=headers)
             response = conn.getresponse()
             data = response.read()
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise no_session() from None
+        except (ConnectionError, http.client.HTTPException) as error:
+            raise ControlError(
+                f"the devenv session ended before it answered ({error.__class__.__name__})",
+                hint="`devenv status` shows whether it still runs; its output is in "
+                ".devenv/session.log when it ran with -d",
+            ) from None
         finally:
             conn.close()
         return answer(response.status, data)
@@ -92,6 +100,10 @@ class Session:
             for line in response:
                 if line.strip():
                     yield json.loads(line)
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise no_session() from None
+        except (ConnectionError, http.client.HTTPException):
+            return  # the session ended: so does the stream
         finally:
             conn.close()
 
