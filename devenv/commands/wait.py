@@ -46,15 +46,16 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     outcome = result["outcome"]
+    reason = result["reason"].rstrip(": ")
     if getattr(args, "json", False):
         print(json.dumps({k: result[k] for k in ("outcome", "unit", "reason")}))
     elif outcome == "ready":
         print("ready")
     elif outcome == "failed":
-        print(f"devenv: {result['unit']} failed: {result['reason'].rstrip(': ')}", file=sys.stderr)
+        print(f"devenv: {result['unit']} failed: {reason}", file=sys.stderr)
     else:
         print(
-            f"devenv: timed out after {args.timeout}: {result['unit']} is {result['reason'].rstrip(': ')}",
+            f"devenv: timed out after {args.timeout}: {result['unit']} is {reason}",
             file=sys.stderr,
         )
     return {"ready": 0, "failed": 1}.get(outcome, 2)
