@@ -5,6 +5,7 @@ to go on."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -19,16 +20,23 @@ SESSION_LOG = "session.log"
 SOCKET_WAIT = 60.0  # seconds for the background session to open its socket
 
 
-def start_in_session(session: Session, services: Sequence[str], timeout: float | None) -> int:
+def start_in_session(
+    session: Session, services: Sequence[str], timeout: float | None, as_json: bool = False
+) -> int:
     answer = session.post("/v1/start", {"services": list(services)}, timeout=None)
     info = session.get("/v1/session")
     names = ", ".join(answer.get("services") or []) or "every service"
-    print(f"devenv is already running for this project (pid {info['pid']}): starting {names}")
-    return wait_and_report(session, list(services), timeout)
+    if not as_json:
+        print(f"devenv is already running for this project (pid {info['pid']}): starting {names}")
+    return wait_and_report(session, list(services), timeout, as_json, info["pid"])
 
 
 def start_detached(
-    args: argparse.Namespace, state_dir: Path, services: Sequence[str], timeout: float | None
+    args: argparse.Namespace,
+    state_dir: Path,
+    services: Sequence[str],
+    timeout: float | None,
+    as_json: bool = False,
 ) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / SESSION_LOG
@@ -55,8 +63,9 @@ def start_detached(
     session = _wait_for_socket(proc, state_dir, log_path)
     if session is None:
         return 1
-    print(f"devenv is running in the background (pid {proc.pid}); its output: {log_path}")
-    return wait_and_report(session, list(services), timeout)
+    if not as_json:
+        print(f"devenv is running in the background (pid {proc.pid}); its output: {log_path}")
+    return wait_and_report(session, list(services), timeout, as_json, proc.pid)
 
 
 def project_argv(args: argparse.Namespace) -> list[str]:
@@ -103,10 +112,17 @@ def _tail(path: Path, lines: int = 20) -> str:
     return "\n".join("  " + line for line in text.splitlines()[-lines:])
 
 
-def wait_and_report(session: Session, services: list[str], timeout: float | None) -> int:
+def wait_and_report(
+    session: Session,
+    services: list[str],
+    timeout: float | None,
+    as_json: bool = False,
+    pid: int | None = None,
+) -> int:
     """Wait until `services` (all the session started, when empty) are ready;
-    print one line per unit, the outcome and what to do next. Exit status: 0
-    ready, 1 failed, 2 timed out."""
+    print one line per unit, the outcome and what to do next (or, as JSON,
+    {pid, outcome, unit, reason, units}). Exit status: 0 ready, 1 failed, 2
+    timed out."""
     try:
         result = session.post("/v1/wait", {"units": services, "timeout": timeout}, timeout=None)
     except KeyboardInterrupt:
@@ -114,8 +130,16 @@ def wait_and_report(session: Session, services: list[str], timeout: float | None
         return 130
     units = session.get("/v1/units")
     shown = _units_of(units, services, session)
-    print(unit_lines(shown))
     outcome = result["outcome"]
+    if as_json:
+        brief = [
+            {k: u.get(k) for k in ("name", "service", "state", "pid", "ports", "detail")}
+            for u in shown
+        ]
+        document = {"pid": pid, **{k: result[k] for k in ("outcome", "unit", "reason")}}
+        print(json.dumps({**document, "units": brief}))
+        return {"ready": 0, "failed": 1}.get(outcome, 2)
+    print(unit_lines(shown))
     if outcome == "ready":
         print("\nready. `devenv attach` opens the UI, `devenv logs -f` follows the logs,")
         print("`devenv restart SERVICE` restarts one, `devenv stop` stops the session.")

@@ -62,6 +62,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="with -d or a running session: give up waiting after this long "
         "(e.g. 90s, 5m; default: no limit); the session keeps running",
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="with -d or a running session: print {pid, outcome, unit, reason, units} as JSON",
+    )
     # The background process of `start -d` (not for users): headless, no log lines
     # on its own output, and it does not end when nothing runs.
     parser.add_argument("--detached-session", action="store_true", help=argparse.SUPPRESS)
@@ -87,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
                 return run_attached(running.path)
             from devenv.commands.background import start_in_session
 
-            return start_in_session(running, services, timeout_of(args))
+            return start_in_session(
+                running, services, timeout_of(args), getattr(args, "json", False)
+            )
 
     from devenv.commands.common import load
     from devenv.control.oneshot import live_pid
@@ -110,7 +117,9 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "detach", False):
         from devenv.commands.background import start_detached
 
-        return start_detached(args, engine.state_dir, services, timeout_of(args))
+        return start_detached(
+            args, engine.state_dir, services, timeout_of(args), getattr(args, "json", False)
+        )
 
     from devenv.control.server import ControlServer
 

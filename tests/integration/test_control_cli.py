@@ -144,6 +144,12 @@ def test_start_detached_reports_a_failure(project: Path) -> None:  # noqa: F811
     done = cli(project, "start", "-d", "broken")
     assert done.returncode == 1
     assert "broken failed: crashed: exit 3" in done.stderr
+    again = cli(project, "start", "broken", "--json")  # into the session, as JSON
+    assert again.returncode == 1
+    answer = json.loads(again.stdout)
+    assert answer["outcome"] == "failed" and answer["unit"] == "broken"
+    assert answer["pid"] == session_pid(project)
+    assert [u["name"] for u in answer["units"]] == ["broken"]
     assert status(project)["running"] is True  # the session stays, to be fixed and retried
 
 
