@@ -88,6 +88,12 @@ def test_detached_session_from_start_to_stop(project: Path) -> None:  # noqa: F8
     assert not (project / ".devenv" / "control.sock").exists()
     after = cli(project, "status")
     assert after.returncode == 3 and "not running" in after.stdout
+    # with no session, logs come from .devenv/logs, with the same filters
+    kept = cli(project, "logs", "api", "--since", "10m", "--grep", "up pid=", "--json")
+    assert kept.returncode == 0, kept.stderr
+    assert [json.loads(line)["text"] for line in kept.stdout.splitlines()] == [
+        r["text"] for r in records
+    ]
 
 
 def test_logs_follow_streams_new_lines(project: Path) -> None:  # noqa: F811
