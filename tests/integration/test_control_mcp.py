@@ -102,4 +102,13 @@ def test_mcp_without_a_session_says_how_to_start_one(project: Path) -> None:  # 
             text = result.content[0].text
             assert "no devenv session is running" in text and "devenv start -d" in text
 
+            # a session started later (or restarted) is found on the next call
+            assert cli(project, "start", "-d", "api").returncode == 0
+            listed = payload(await client.call_tool("list_services", {}))
+            assert {s["name"]: s["state"] for s in listed["services"]}["api"] == "ready"
+            assert cli(project, "stop").returncode == 0
+            assert cli(project, "start", "-d", "worker").returncode == 0
+            listed = payload(await client.call_tool("list_services", {}))
+            assert {s["name"]: s["state"] for s in listed["services"]}["worker"] == "ready"
+
     anyio.run(talk)
