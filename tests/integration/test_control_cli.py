@@ -187,9 +187,11 @@ def test_stale_socket_of_a_killed_session_is_replaced(project: Path) -> None:  #
     assert cli(project, "start", "-d", "api").returncode == 0
     sock = project / ".devenv" / "control.sock"
     pid = session_pid(project)
+    api_pid = unit(project, "api")["pid"]
     assert pid is not None and sock.is_socket()
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not pid_alive(pid), 10, "the session to die")
+    wait_for(lambda: not pid_alive(api_pid), 10, "its guard to stop api")
     assert sock.is_socket()  # left behind: nobody could remove it
 
     done = cli(project, "status")
