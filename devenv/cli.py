@@ -87,7 +87,8 @@ def add_project_options(parser: argparse.ArgumentParser, *, top_level: bool = Tr
         action="append",
         default=none,
         metavar="NAME",
-        help="enable a Compose profile (repeatable; default: COMPOSE_PROFILES)",
+        help="enable a Compose profile (repeatable; default: COMPOSE_PROFILES; the profile "
+        "named devenv is always enabled)",
     )
 
 

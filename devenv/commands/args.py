@@ -12,7 +12,7 @@ def timeout_of(args: argparse.Namespace) -> float | None:
     value = getattr(args, "timeout", None)
     if value is None:
         return None
-    from devenv.config.durations import parse_duration
+    from devenv.config.compose.durations import parse_duration
 
     try:
         seconds = parse_duration(value)
@@ -26,7 +26,7 @@ def since_of(value: str | None, now: float) -> float | None:
     (2026-11-22T10:00:00, local time unless it names its zone), as epoch seconds."""
     if not value:
         return None
-    from devenv.config.durations import parse_duration
+    from devenv.config.compose.durations import parse_duration
 
     try:
         return now - parse_duration(value)

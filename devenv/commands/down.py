@@ -35,8 +35,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from devenv.commands.common import load
-    from devenv.runtime.container import down, project_volumes
     from devenv.runtime.docker_connect import connect
+    from devenv.runtime.docker_project import down, project_volumes
 
     stack = load(args)
     refuse_while_running(stack.project_dir / ".devenv")

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from devenv.engine.supervisor import Engine
-from devenv.events import Event, LogBatch, Progress, StateChanged, UnitState
+from devenv.events import Event, LogBatch, Notice, Progress, StateChanged, UnitState
 
 PALETTE = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
 RESET = "\x1b[0m"
@@ -65,6 +65,10 @@ class Printer:
     def event(self, event: Event) -> None:
         if isinstance(event, Progress):
             self.progress(event)
+            return
+        if isinstance(event, Notice):
+            level = "" if event.level == "info" else f"{event.level}: "
+            self.note(event.unit or "devenv", f"-- {level}{event.text}")
             return
         if not isinstance(event, StateChanged):
             return

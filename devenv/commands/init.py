@@ -64,7 +64,7 @@ class EnvFiles:
 
 
 def locate(args: argparse.Namespace) -> EnvFiles:
-    from devenv.config.discovery import compose_file_env, find_default_files
+    from devenv.config.compose.discovery import compose_file_env, find_default_files
     from devenv.errors import ConfigError
 
     cwd = Path.cwd()

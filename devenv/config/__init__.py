@@ -1,11 +1,14 @@
 """From Compose files, `x-devenv` blocks and `.env` to a validated, immutable Stack.
 
-Knows nothing of the engine, Docker or the UI.
+Two stages: `compose/` reads and normalises the Compose files, `stack/`
+builds the Stack (`model`) from them; `loader` runs both, `render` prints a
+Stack as `docker compose config` does. Knows nothing of the engine, Docker or
+the UI.
 
 The names below are loaded on first use, so that a light module of this package
-(`discovery`, `durations`) can be imported without the YAML reader and the
-model: `devenv status` finds the project's directory that way and answers from
-the running session in a few milliseconds.
+(`compose.discovery`, `compose.durations`) can be imported without the YAML
+reader and the model: `devenv status` finds the project's directory that way
+and answers from the running session in a few milliseconds.
 """
 
 from __future__ import annotations

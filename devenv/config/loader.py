@@ -1,4 +1,9 @@
-"""Discovery, interpolation, merging and validation: files on disk -> Stack."""
+"""Files on disk -> Stack: the pipeline, one stage after the other.
+
+`devenv.config.compose` reads and normalises the Compose files (discovery,
+YAML, interpolation, include/extends, merge); `devenv.config.stack` builds the
+validated Stack from the result.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devenv.config.discovery import (
+from devenv.config.compose.discovery import (
     DEFAULT_FILES,
     absolute,
     check_project_name,
@@ -15,11 +20,11 @@ from devenv.config.discovery import (
     find_default_files,
     normalize_project_name,
 )
-from devenv.config.envfile import read_env_file
-from devenv.config.model import Stack
+from devenv.config.compose.envfile import read_dotenv
+from devenv.config.model import DEVENV_PROFILE, Stack
 from devenv.errors import ConfigError
 
-# The YAML machinery (compose_files, build) is imported in load_stack, so that
+# The YAML machinery (compose.files, stack.build) is imported in load_stack, so that
 # importing devenv.config for the model types stays cheap.
 
 
@@ -39,39 +44,6 @@ class LoadOptions:
     services: tuple[str, ...] = ()
 
 
-def read_dotenv(path: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """A project's .env, with `${VAR}` in values expanded (earlier lines, then the
-    environment), as Compose does; single-quoted values stay literal."""
-    from devenv.config.interpolate import TemplateError, substitute
-
-    raw = read_env_file(path)
-    quoted = _single_quoted_keys(path)
-    values: dict[str, str] = {}
-    for key, value in raw.items():
-        if value is None:
-            continue
-        if "$" in value and key not in quoted:
-            lookup = {**values, **environ}
-            try:
-                value = substitute(value, lookup)
-            except TemplateError as error:
-                raise ConfigError(str(error), file=path, key=key) from None
-        values[key] = value
-    return values
-
-
-def _single_quoted_keys(path: Path) -> set[str]:
-    import io
-
-    from dotenv.parser import parse_stream
-
-    keys: set[str] = set()
-    for binding in parse_stream(io.StringIO(path.read_text(encoding="utf-8"))):
-        if binding.key and "='" in binding.original.string.replace(" ", ""):
-            keys.add(binding.key)
-    return keys
-
-
 def load_stack(options: LoadOptions | None = None) -> Stack:
     """The validated Stack; raises ConfigError (or another DevenvError) on bad input."""
     try:
@@ -88,8 +60,8 @@ def _project_name(
 ) -> str:
     """-p, else COMPOSE_PROJECT_NAME, else the last `name:` in the files, else the
     directory's name; the latter two normalised, the former two checked."""
-    from devenv.config.interpolate import TemplateError, substitute
-    from devenv.config.yamlload import load_yaml_file, where
+    from devenv.config.compose.interpolate import TemplateError, substitute
+    from devenv.config.compose.yamlload import load_yaml_file, where
 
     if options.project_name:
         return check_project_name(options.project_name, "-p")
@@ -116,8 +88,8 @@ def _project_name(
 
 
 def _load(options: LoadOptions) -> Stack:
-    from devenv.config.build import build_stack
-    from devenv.config.compose_files import read_project
+    from devenv.config.compose.files import read_project
+    from devenv.config.stack.build import build_stack
 
     cwd = (options.cwd or Path.cwd()).resolve()
     environ = dict(options.environ)
@@ -159,6 +131,9 @@ def _load(options: LoadOptions) -> Stack:
     profiles = options.profiles or tuple(
         p.strip() for p in variables.get("COMPOSE_PROFILES", "").split(",") if p.strip()
     )
+    # Services that exist only for devenv (no image, no build) live in this
+    # profile, so plain `docker compose` skips them; devenv always enables it.
+    profiles = tuple(dict.fromkeys((*profiles, DEVENV_PROFILE)))
     return build_stack(
         model,
         name=name,

@@ -37,6 +37,9 @@ class Condition(StrEnum):
     COMPLETED = "service_completed_successfully"
 
 
+# The Compose profile devenv always enables, on top of --profile/COMPOSE_PROFILES.
+DEVENV_PROFILE = "devenv"
+
 RestartPolicy = Literal["no", "on-failure", "always", "unless-stopped"]
 Kind = Literal["process", "container"]  # how a unit runs
 Mode = Literal["local", "container"]  # the same choice as a user writes it (`x-devenv.mode`)
@@ -151,6 +154,9 @@ class WatchRule:
     path: Path  # absolute
     action: WatchAction = "rebuild"
     ignore: tuple[str, ...] = ()  # globs, on top of the default ignores
+    # develop.watch `include`: when given, only changes matching one of these
+    # globs count (matched like `ignore`).
+    include: tuple[str, ...] = ()
     exec: tuple[str, ...] | None = None  # sync+exec: the argv to run
     source: Literal["x-devenv", "develop"] = "x-devenv"
 
@@ -177,8 +183,10 @@ class LocalProcess:
     env_files: tuple[Path, ...] = ()
     ports: tuple[int, ...] = ()
     ready: ReadyProbe | None = None
-    watch: tuple[Path, ...] = ()  # x-devenv.watch plus develop.watch paths, absolute
-    ignore: tuple[str, ...] = ()  # glob patterns, added to the default ignores
+    # Every watched path, absolute: the union of `watch_rules`' paths (x-devenv.watch,
+    # develop.watch, build steps' `when`).
+    watch: tuple[Path, ...] = ()
+    ignore: tuple[str, ...] = ()  # x-devenv.ignore: globs, added to the default ignores
     replicas: int = 1  # x-devenv.replicas, else Compose's deploy.replicas / scale; 0 runs none
     restart: RestartPolicy = "no"
     build: tuple[BuildStep, ...] = ()
@@ -189,7 +197,6 @@ class LocalProcess:
     # $PORT, which devenv picks; "socket": it inherits the listening socket, fd 3,
     # LISTEN_FDS=1).
     handover: Handover = "off"
-    rewrite: bool = True  # rewrite Compose-style addresses in its environment
     raw: Mapping[str, Any] = field(
         default_factory=_empty
     )  # the block as written (after interpolation), for `config`
@@ -219,6 +226,9 @@ class Service:
     labels: Mapping[str, str] = field(default_factory=_empty)
     local: LocalProcess | None = None  # set when the service has `x-devenv.run`
     mode: Mode | None = None  # x-devenv.mode; None: local when it can, else container
+    # x-devenv.rewrite: rewrite Compose-style addresses of other services in its
+    # environment to where they run (a service without `run` may set it too).
+    rewrite: bool = True
     # Every other key, as resolved (networks, secrets, build options, …): kept for
     # `devenv config` and for the container runtime, not interpreted.
     extra: Mapping[str, Any] = field(default_factory=_empty)
@@ -264,6 +274,18 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Rewrite:
+    """One value in a service's environment that devenv rewrote so that the
+    addresses in it reach the services where they run now
+    (`postgres://app@db:5432/app` -> `postgres://app@127.0.0.1:15432/app`)."""
+
+    variable: str
+    before: str
+    after: str
+    target: str  # the service addressed (several: "db, redis", in order of appearance)
+
+
+@dataclass(frozen=True)
 class Stack:
     """A whole project: its services in file order, plus the top-level resources."""
 
@@ -280,7 +302,10 @@ class Stack:
     # also the base of a local process's environment.
     variables: Mapping[str, str] = field(default_factory=_empty)
     env_file: Path | None = None  # the project's .env, when one was read
-    active_profiles: tuple[str, ...] = ()
+    # Every file the stack was read from (compose files, included and extended
+    # ones, env files, .env): what a live session watches for edits.
+    sources: tuple[Path, ...] = ()
+    active_profiles: tuple[str, ...] = ()  # always includes DEVENV_PROFILE
     warnings: tuple[str, ...] = field(default=())
 
     def service(self, name: str) -> Service:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from devenv.config.durations import format_duration
-from devenv.config.model import Healthcheck, PortMapping, Service, Stack, VolumeMount
+from devenv.config.compose.durations import format_duration
+from devenv.config.model import Healthcheck, Kind, PortMapping, Service, Stack, VolumeMount
 
 
 def escape(value: Any) -> Any:
@@ -135,3 +135,49 @@ def render_healthcheck(check: Healthcheck) -> dict[str, Any]:
     if check.disable:
         out["disable"] = True
     return out
+
+
+def render_resolved(
+    stack: Stack, kinds: Mapping[str, Kind], names: list[str] | None = None
+) -> dict[str, Any]:
+    """Each service's environment where it runs (`devenv config --resolved`):
+    `stack` is the whole stack (every service an address may name), `names` the
+    services to show (default: all)."""
+    from devenv.config.stack.environment import service_environment
+
+    out: dict[str, Any] = {}
+    for name in names if names is not None else list(stack.services):
+        service = stack.service(name)
+        resolved = service_environment(stack, service, kinds)
+        entry: dict[str, Any] = {
+            "mode": "local" if resolved.kind == "process" else "container",
+            "environment": dict(resolved.environment),
+            "rewrites": [
+                {"variable": r.variable, "before": r.before, "after": r.after, "target": r.target}
+                for r in resolved.rewrites
+            ],
+        }
+        if resolved.extra_hosts:
+            entry["extra_hosts"] = list(resolved.extra_hosts)
+        if resolved.notes:
+            entry["notes"] = list(resolved.notes)
+        out[name] = entry
+    return out
+
+
+def format_resolved(resolved: Mapping[str, Any]) -> str:
+    """The text form of `render_resolved`."""
+    lines: list[str] = []
+    for name, entry in resolved.items():
+        lines.append(f"{name} ({entry['mode']})")
+        lines.append("  environment:" if entry["environment"] else "  environment: (none)")
+        lines.extend(f"    {k}={v}" for k, v in entry["environment"].items())
+        if entry["rewrites"]:
+            lines.append("  rewrites:")
+            lines.extend(
+                f"    {r['variable']}: {r['before']} -> {r['after']}" for r in entry["rewrites"]
+            )
+        if entry.get("extra_hosts"):
+            lines.append("  extra_hosts: " + ", ".join(entry["extra_hosts"]))
+        lines.extend(f"  note: {note}" for note in entry.get("notes", []))
+    return "\n".join(lines) + "\n" if lines else ""

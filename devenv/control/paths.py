@@ -47,7 +47,7 @@ def project_dir_of(args: argparse.Namespace) -> Path:
     """The project's directory by the same rules as the loader (first -f file,
     else COMPOSE_FILE, else compose.yaml here or in a parent), without parsing
     any file."""
-    from devenv.config.discovery import absolute, compose_file_env, find_default_files
+    from devenv.config.compose.discovery import absolute, compose_file_env, find_default_files
 
     cwd = Path.cwd().resolve()
     files = [absolute(Path(f), cwd) for f in (getattr(args, "files", None) or ())]
@@ -58,7 +58,7 @@ def project_dir_of(args: argparse.Namespace) -> Path:
         env_file = getattr(args, "env_file", None)
         dotenv = absolute(Path(env_file), cwd) if env_file else cwd / ".env"
         if dotenv.is_file() and b"COMPOSE_FILE" in dotenv.read_bytes():
-            from devenv.config.loader import read_dotenv  # rare: COMPOSE_FILE in .env
+            from devenv.config.compose.envfile import read_dotenv  # rare: COMPOSE_FILE in .env
 
             environ = {**read_dotenv(dotenv, environ), **environ}
     from_env = compose_file_env(environ, cwd)

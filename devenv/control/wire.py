@@ -31,15 +31,28 @@ def _identity(value: Any) -> Any:
 
 
 def _registry() -> dict[str, type[Any]]:
+    """The dataclasses of the contract's modules, and those their fields hold
+    (wherever they are defined: `Rewrite` lives with the config model)."""
     found: dict[str, type[Any]] = {}
-    for module in (events, api):
-        for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and dataclasses.is_dataclass(value)
-                and value.__module__ == module.__name__
-            ):
-                found[value.__name__] = value
+    todo: list[type[Any]] = [
+        value
+        for module in (events, api)
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and dataclasses.is_dataclass(value)
+        and value.__module__ == module.__name__
+    ]
+    while todo:
+        cls = todo.pop()
+        if cls.__name__ in found:
+            continue
+        found[cls.__name__] = cls
+        hints = list(get_type_hints(cls).values())
+        while hints:
+            hint = hints.pop()
+            hints += get_args(hint)
+            if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+                todo.append(hint)
     return found
 
 

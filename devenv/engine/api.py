@@ -17,20 +17,10 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from devenv.config.model import Kind as Kind  # re-exported: part of the contract
+from devenv.config.model import Rewrite as Rewrite
 from devenv.events import EngineStatus, Event, LogBatch, LogRecord, UnitState
 
 Unsubscribe = Callable[[], None]
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    """One address in a service's environment that devenv rewrote so that it
-    reaches `target` where it runs now (`db:5432` -> `127.0.0.1:5432`)."""
-
-    variable: str
-    before: str
-    after: str
-    target: str  # the service addressed
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ class EngineOptions:
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     backoff_reset: float = 10.0  # a run this long forgets earlier crashes
-    health_interval: float = 5.0  # seconds between health checks once ready
     stop_grace: float | None = None  # overrides every stop_grace_period (tests)
     write_state: bool = True  # devenv.pid and status.json
     watchdog: bool = True  # orphan guard process for when devenv is killed

@@ -1,52 +1,145 @@
-"""The supervisor: runs a stack's units in dependency order and keeps them running.
+"""The engine: a facade over one runner per unit and a few composed parts.
 
-`Engine` implements `devenv.engine.api.EngineAPI`. It is built without an event
-loop and does all its work on the loop that calls `start()`.
+`Engine` implements `devenv.engine.api.EngineAPI`. It owns the set of runners
+(`devenv.engine.runner`: each the single owner of its unit's state, taking
+commands from a queue), and wires them to:
+- the event bus (`bus`), the log store (`logs`) and the status file;
+- the dependency gate (`gate`: pure functions over the runners' snapshots);
+- the reloader (`reloader`: file changes in, RELOAD commands out);
+- the stats sampler (`stats`), the orphan guard (`watchdog`).
+Commands from front ends become commands to runners; order across units
+(dependents stop first, dependencies follow restarts) is decided here.
 
-Life of a unit: PENDING -> WAITING (on its `depends_on` conditions) -> STARTING
-(launched) -> READY (probe passed, or started when it has none) <-> UNHEALTHY.
-When it ends on its own: COMPLETED (exit 0) or CRASHED (non-zero, signal), then,
-under restart policy `on-failure`/`always`, BACKOFF (delay doubling from
-`backoff_base` up to `backoff_cap`, reset after a run of `backoff_reset` s) and
-STARTING again. FAILED: it could not be launched (port taken, command missing,
-Docker unavailable…). A dependency that fails, crashes or cannot reach its
-condition leaves its dependents WAITING with the reason; they start as soon as
-it recovers. STOPPING -> STOPPED when stopped on purpose, dependents first.
-
-Nothing polls while idle: units are awaited, the watcher sleeps on inotify, the
-status file and log files are written shortly after something changes.
+It is built without an event loop and does all its work on the loop that
+calls `start()`. Nothing polls while idle.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from devenv.config.model import unknown_service
-from devenv.engine.api import EngineAPI, Kind, UnitInfo, Unsubscribe, WaitResult
-from devenv.engine.core import BatchCallback
-from devenv.engine.lifecycle import docker_host_of
+from devenv.config.model import Condition, Kind, Service, Stack, WatchRule, unknown_service
+from devenv.engine.api import EngineAPI, UnitInfo, Unsubscribe, WaitResult
+from devenv.engine.builder import Builder
+from devenv.engine.bus import EventBus
+from devenv.engine.execs import Execs
+from devenv.engine.gate import DependencyGate, Snapshots, UnitSnapshot
+from devenv.engine.logs import LogStore
+from devenv.engine.mailbox import Op
 from devenv.engine.options import EngineOptions
-from devenv.engine.records import RUNNING_STATES, S
-from devenv.engine.reload import HotReload
-from devenv.engine.statefile import remove_pid
-from devenv.engine.stats import StatsSampling
+from devenv.engine.reloader import Reloader, UnitChange
+from devenv.engine.runner import UnitRunner
+from devenv.engine.statefile import remove_pid, write_pid, write_status
+from devenv.engine.stats import StatsSampler
 from devenv.errors import DevenvError
-from devenv.events import DockerState, EngineStatus, Event, LogRecord, UnitState
+from devenv.events import (
+    DockerState,
+    EngineStatus,
+    Event,
+    LogBatch,
+    LogRecord,
+    Notice,
+    ProbeResult,
+    Reloaded,
+    StateChanged,
+    StatusChanged,
+    Stream,
+    UnitState,
+)
+from devenv.runtime.base import Unit, UnitContext
 from devenv.secrets import is_secret_name
 
 __all__ = ["Engine", "EngineOptions"]
 
+log = logging.getLogger("devenv.engine")
+S = UnitState
 
-class Engine(HotReload, StatsSampling):
-    """The real engine. See the module docstring for the state machine; the parts
-    it is built from live in the neighbouring modules, this class is what front
-    ends call."""
 
-    # --- EngineAPI: read side --------------------------------------------------
+def docker_host_of(stack: Stack) -> str | None:
+    """The Docker Engine the stack's containers run on; None without containers."""
+    if not any(s.kind == "container" for s in stack.services.values()):
+        return None
+    try:
+        from devenv.runtime import container
+    except ImportError:
+        return None
+    host: str | None = container.docker_host()
+    return host
+
+
+class _Changes:
+    """Wakes whoever waits for "some unit changed"."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+class Engine:
+    """The real engine; see the module docstring."""
+
+    def __init__(self, stack: Stack, options: EngineOptions | None = None) -> None:
+        self.stack = stack
+        self.options = options or EngineOptions()
+        self.state_dir = self.options.state_dir or stack.project_dir / ".devenv"
+        self.run_id = os.urandom(6).hex()
+        self.bus = EventBus()
+        self._logs = LogStore(
+            self.options.log_ring_size,
+            self.state_dir / "logs" if self.options.log_files else None,
+            self.options.log_file_cap,
+        )
+        self._changes = _Changes()
+        self.gate = DependencyGate(self._snapshots, lambda: self.stack.services, self._next_change)
+        self._runners: dict[str, UnitRunner] = {}
+        self._by_service: dict[str, list[UnitRunner]] = {}
+        for service in stack.services.values():
+            runners = [UnitRunner(self, service, n) for n in range(1, service.replica_count() + 1)]
+            self._by_service[service.name] = runners
+            for runner in runners:
+                self._runners[runner.name] = runner
+        self._reloader = Reloader(
+            self._on_changes,
+            project_dir=stack.project_dir,
+            step_ms=self.options.watch_step_ms,
+            max_group_ms=self.options.watch_max_group_ms,
+            backend=self.options.watch_backend,
+            on_missing=lambda unit, path: self.devenv_line(
+                unit, f"watch path {path} does not exist"
+            ),
+        )
+        self._sampler = StatsSampler(self._measurable, self.bus.emit, self.options.stats_interval)
+        self._ctx: UnitContext | None = None
+        self._guard: Any = None
+        self._guarded: dict[str, tuple[int | None, str | None]] = {}
+        self._containers_ready: asyncio.Future[None] | None = None
+        self._unfollow: Callable[[], None] | None = None  # ends following Docker's events
+        self._status = EngineStatus(project=stack.name, pid=os.getpid())
+        self._status_handle: asyncio.Handle | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._follows: dict[str, asyncio.Task[None]] = {}
+        self._builders: dict[str, Builder] = {}
+        self._execs = Execs(self.devenv_line, self._on_log_batch, self._build_environment)
+        self._wanted: set[str] = set()  # units asked to run (and not asked to stop since)
+        self._started = False
+        self._closing = False
+        self._closed = False
+
+    # --- EngineAPI: read side --------------------------------------------------------
 
     @property
     def project_name(self) -> str:
@@ -56,45 +149,29 @@ class Engine(HotReload, StatsSampling):
     def docker_host(self) -> str | None:
         return docker_host_of(self.stack)
 
+    def status(self) -> EngineStatus:
+        return self._status
+
     def subscribe(self, callback: Callable[[Event], None], *, lines: bool = True) -> Unsubscribe:
-        """Every event from now on. With `lines=False`, no LogLine events (use
-        `subscribe_log_batches` for output at full speed)."""
-        self._subscribers.append(callback)
-        if lines:
-            self._line_subscribers.append(callback)
+        return self.bus.subscribe(callback, lines=lines)
 
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
-            with contextlib.suppress(ValueError):
-                self._line_subscribers.remove(callback)
-
-        return unsubscribe
-
-    def subscribe_log_batches(self, callback: BatchCallback) -> Unsubscribe:
-        """(unit, service, stream, timestamp, lines) for every batch of output."""
-        self._batch_subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._batch_subscribers.remove(callback)
-
-        return unsubscribe
+    def subscribe_log_batches(self, callback: Callable[[LogBatch], None]) -> Unsubscribe:
+        return self.bus.subscribe_log_batches(callback)
 
     def units(self) -> Sequence[UnitInfo]:
-        return [self._info(rec) for rec in self._recs.values()]
+        infos: list[UnitInfo] = []
+        for service in self.stack.services.values():
+            runners = self._by_service.get(service.name, [])
+            if not runners:
+                infos.append(self._scaled_to_zero(service))
+            infos.extend(self._info(r) for r in runners)
+        return infos
 
     def unit_names(self) -> list[str]:
-        return list(self._recs)
+        return list(self._runners)
 
     def state_of(self, unit: str) -> UnitState:
-        return self._recs[unit].state
-
-    def status(self) -> EngineStatus:
-        docker: DockerState = "unused" if self.docker_host is None else "connected"
-        return EngineStatus(
-            project=self.stack.name, pid=os.getpid(), docker=docker, stopping=self._closed
-        )
+        return self._runners[unit].state
 
     def logs(
         self,
@@ -105,14 +182,11 @@ class Engine(HotReload, StatsSampling):
         limit: int | None = None,
     ) -> Sequence[LogRecord]:
         if unit is None:
-            records = self._logs.all_records(self._recs)
-        elif unit in self._recs:
+            records = self._logs.all_records(self._runners)
+        elif unit in self._runners:
             records = self._logs.records(unit)
         else:
-            names = [r.name for r in self._by_service.get(unit, [])]
-            if not names:
-                raise unknown_service(unit, [*self._by_service, *self._recs])
-            records = self._logs.all_records(names)
+            records = self._logs.all_records([r.name for r in self._resolve([unit])])
         if since is not None:
             records = [r for r in records if r.ts >= since]
         if grep:
@@ -133,54 +207,89 @@ class Engine(HotReload, StatsSampling):
                     found.add(value)
         return sorted(found)
 
-    # --- EngineAPI: commands -----------------------------------------------------
+    # --- EngineAPI: commands -----------------------------------------------------------
 
     async def start(self, services: Sequence[str] = ()) -> None:
         selection = self.stack.select(services)  # SelectionError for unknown names
+        if self._closed:  # started again after a shutdown: a new session
+            self._closing = self._closed = self._started = False
+            self._containers_ready = None
+            self._set_status(stopping=False)
+        if self._closing:
+            raise DevenvError("the session is stopping", hint="start it again once it has")
         self._setup()
-        chosen = [r for name in selection.services for r in self._by_service.get(name, [])]
-        for rec in chosen:
-            if rec.want == "run" and (rec.task is not None and not rec.task.done()):
-                continue
-            if rec.state in RUNNING_STATES:
-                continue
-            rec.want = "run"
-            rec.stop_requested = False
-            rec.crashes = 0
-            self._set(rec, S.PENDING)
-            rec.task = self._spawn(self._lifecycle(rec, check_deps=True), f"unit-{rec.name}")
-        self._update_watcher()
-        await self._wait_launched(chosen)
+        named = set(services) or set(self.stack.services)
+        waits = []
+        for name in selection.services:
+            for runner in self._by_service.get(name, []):
+                self._wanted.add(runner.name)
+                if name not in named and (runner.state == S.COMPLETED or not runner.idle):
+                    continue  # a dependency that is there (or done) already
+                waits.append(runner.send(Op.START))
+        self._update_watch()
+        await asyncio.gather(*waits)
 
     async def stop(self, units: Sequence[str] = ()) -> None:
-        self._check_names(units)
-        targets = self._with_dependents(units)
-        await self._stop_in_order(targets, force=False)
+        targets = self._with_dependents(self._resolve(units)) if units else self.all_runners()
+        self._wanted -= {r.name for r in targets}
+        for layer in self._layers(targets, reverse=True):
+            await asyncio.gather(*(r.send(Op.STOP) for r in layer))
+        self._update_watch()
 
     async def restart(self, units: Sequence[str] = ()) -> None:
-        self._check_names(units)
-        names = list(units) or list(self._recs)
+        targets = self._resolve(units) if units else self.all_runners()
+        if self._closing:
+            return
         self._setup()
-        await asyncio.gather(*(self._restart(self._recs[n]) for n in names))
-        await self._restart_dependents({self._recs[n].service.name for n in names})
+        self._wanted.update(r.name for r in targets)
+        await asyncio.gather(*(r.send(Op.RESTART) for r in targets))
+        self._update_watch()
+        # Dependents that follow a restart are part of it.
+        follows = {self._follows.get(r.service.name) for r in targets} - {None}
+        await asyncio.gather(*follows, return_exceptions=True)  # type: ignore[arg-type]
+
+    async def wait(self, units: Sequence[str] = (), timeout: float | None = None) -> WaitResult:
+        targets = self._resolve(units) if units else [r for r in self.all_runners() if r.launches]
+        if not targets:
+            targets = self.all_runners()
+        try:
+            async with asyncio.timeout(timeout):
+                while (result := self._verdict(targets)) is None:
+                    await self._next_change()
+                return result
+        except TimeoutError:
+            late = next(r for r in targets if r.state not in (S.READY, S.COMPLETED))
+            detail = f": {late.detail}" if late.detail else ""
+            return WaitResult("timeout", late.name, f"{late.state}{detail}")
+
+    async def set_mode(self, service: str, mode: Kind) -> None:
+        known = self.stack.service(service)
+        raise DevenvError(f"cannot switch to {mode} yet", service=known.name)
 
     async def shutdown(self, force: bool = False) -> None:
-        if self._closed:
+        runners = self.all_runners()
+        if self._closing:
             if force:  # a graceful shutdown is under way: cut it short
-                await asyncio.gather(*(self._kill_now(r) for r in self._recs.values()))
+                await asyncio.gather(*(r.send(Op.KILL) for r in runners))
             return
-        self._closed = True
-        if self._watcher is not None:
-            await self._watcher.close()
-            self._watcher = None
-        if self._stats_task is not None:
-            self._stats_task.cancel()
+        self._closing = True
+        self._set_status(stopping=True)
+        await self._reloader.close()
+        self._sampler.stop()
+        for runner in runners:  # nothing preparing may launch from now on
+            runner.send(Op.HALT)
         if force:
-            await asyncio.gather(*(self._stop_rec(r, force=True) for r in self._recs.values()))
+            await asyncio.gather(*(r.send(Op.KILL) for r in runners))
         else:
-            await self._stop_in_order(list(self._recs.values()), force=False)
-        for task in list(self._background):
+            for layer in self._layers(runners, reverse=True):
+                await asyncio.gather(*(r.send(Op.QUIT) for r in layer))
+        await asyncio.gather(*(r.finished() for r in runners))
+        for task in list(self._tasks):
             task.cancel()
+        self._execs.close()
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
         self._logs.flush()
         self._logs.close()
         if self._guard is not None:
@@ -189,60 +298,31 @@ class Engine(HotReload, StatsSampling):
         if self._started and self.options.write_state:
             self._write_status()
             remove_pid(self.state_dir)
-        self._started = False  # a later start() sets everything up again
-        self._watched = frozenset()
-
-    async def wait(self, units: Sequence[str] = (), timeout: float | None = None) -> WaitResult:
-        self._check_names(units)
-        recs = [self._recs[n] for n in units] if units else list(self._recs.values())
-
-        def verdict() -> WaitResult | None:
-            for rec in recs:
-                if rec.state in (S.FAILED, S.CRASHED, S.STOPPED) or (
-                    rec.state == S.WAITING and self._blocked(rec)
-                ):
-                    return WaitResult("failed", rec.name, f"{rec.state}: {rec.detail}")
-            if all(r.state in (S.READY, S.COMPLETED) for r in recs):
-                return WaitResult("ready")
-            return None
-
-        try:
-            async with asyncio.timeout(timeout):
-                while (result := verdict()) is None:
-                    await self._next_change()
-                return result
-        except TimeoutError:
-            late = next(r for r in recs if r.state not in (S.READY, S.COMPLETED))
-            return WaitResult("timeout", late.name, f"{late.state}: {late.detail}")
-
-    async def set_mode(self, service: str, mode: Kind) -> None:
-        raise DevenvError(f"cannot switch {service} to {mode} yet", service=service)
+        self._closed = True
 
     def request_stats(self, enabled: bool) -> None:
-        if enabled and (self._stats_task is None or self._stats_task.done()):
-            self._stats_task = self._spawn(self._sample_stats(), "stats")
-        elif not enabled and self._stats_task is not None:
-            self._stats_task.cancel()
-            self._stats_task = None
+        self._sampler.enable(enabled and not self._closing)
+
+    # --- for the headless runner, tests and benchmarks ------------------------------------
 
     async def watcher_ready(self) -> None:
-        """Wait until file changes are being watched (for tests and benchmarks)."""
-        if self._watcher is not None:
-            await self._watcher.ready.wait()
+        """Wait until file changes are being watched."""
+        await self._reloader.ready()
+
+    @property
+    def watch_backend(self) -> str:
+        """How files are watched ("inotify", "watchfiles"), "" when nothing is."""
+        return self._reloader.backend
 
     def settled(self) -> bool:
         """Nothing runs, nothing will start by itself, and no file change can restart
         anything: what the headless runner waits for before exiting on its own."""
-        for rec in self._recs.values():
-            if rec.reloading or rec.restarting:  # stopped only to start again
+        for runner in self._runners.values():
+            if runner.state == S.WAITING and self.gate.check(runner.service)[1]:
+                continue  # waiting on something that will not happen by itself
+            if not runner.idle:
                 return False
-            if rec.want == "stop" or (rec.state == S.PENDING and rec.task is None):
-                continue
-            if rec.state in RUNNING_STATES or rec.state in (S.BACKOFF, S.PENDING, S.STOPPING):
-                return False
-            if rec.state == S.WAITING and not self._blocked(rec):
-                return False
-            if rec.service.local is not None and rec.service.local.watch and self.options.watch:
+            if runner.state != S.STOPPED and self._watch_rules(runner):
                 return False
         return True
 
@@ -250,8 +330,430 @@ class Engine(HotReload, StatsSampling):
         """Units of these services (all when empty) that could not be started."""
         wanted = set(services) or set(self._by_service)
         return [
-            r.name for r in self._recs.values() if r.service.name in wanted and r.state == S.FAILED
+            r.name
+            for r in self._runners.values()
+            if r.service.name in wanted and r.state == S.FAILED
         ]
+
+    def all_runners(self) -> list[UnitRunner]:
+        return list(self._runners.values())
+
+    # --- RunnerHost: what runners ask of the engine ----------------------------------------
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def published(self, runner: UnitRunner, event: StateChanged) -> None:
+        if event.state in (S.STOPPED, S.CRASHED, S.COMPLETED, S.FAILED):
+            self._sampler.forget(runner.name)
+        self.bus.emit(event)
+        self._changes.notify()
+        self._schedule_status()
+
+    def emit(self, event: ProbeResult | Reloaded) -> None:
+        self.bus.emit(event)
+
+    def devenv_line(self, unit: str, text: str) -> None:
+        self._on_log_batch(unit, "devenv", [text])
+
+    def make_unit(self, service: Service, replica: int, kind: Kind) -> Unit:
+        assert self._ctx is not None
+        factory = self.options.unit_factory
+        if factory is not None:
+            return factory(service, replica, self._ctx)
+        if kind == "process":
+            from devenv.runtime.process import ProcessUnit
+
+            return ProcessUnit(service, replica, self._ctx)
+        try:
+            from devenv.runtime.container import ContainerUnit
+        except ImportError as error:
+            raise DevenvError(
+                "container support not available", hint=str(error), service=service.name
+            ) from None
+        return ContainerUnit(service, replica, self._ctx)
+
+    async def prepare_runtime(self, kind: Kind) -> None:
+        if kind != "container" or self.options.unit_factory is not None:
+            return
+        if self._containers_ready is None:
+            self._containers_ready = asyncio.get_running_loop().create_future()
+            try:
+                from devenv.runtime.container import follow_project, prepare_project
+
+                assert self._ctx is not None
+                await prepare_project(self._ctx)
+                if self._unfollow is None:
+                    self._unfollow = follow_project(self._ctx, self._docker_changed)
+            except ImportError as error:
+                failure = DevenvError("container support not available", hint=str(error))
+                self._containers_ready.set_exception(failure)
+            except BaseException as error:
+                self._containers_ready.set_exception(error)
+                self._containers_ready = None  # the next start tries again
+                raise
+            else:
+                self._containers_ready.set_result(None)
+        await asyncio.shield(self._containers_ready)
+
+    def guard(self, unit: Unit, alive: bool) -> None:
+        guard = self._guard
+        if guard is None:
+            return
+        registered = self._guarded.pop(unit.name, None)
+        if registered is not None:
+            pid, container = registered
+            if pid is not None:
+                guard.remove(pid)
+            if container is not None:
+                guard.remove_container(container)
+        if not alive:
+            return
+        pid = unit.pid if unit.kind == "process" else None
+        container = unit.container_id
+        if pid is not None:
+            guard.add(pid)
+        if container is not None:
+            guard.add_container(container, self.docker_host or "")
+        self._guarded[unit.name] = (pid, container)
+
+    def builder(self, service: Service) -> Builder | None:
+        local = service.local
+        if local is None or not local.build:
+            return None
+        builder = self._builders.get(service.name)
+        if builder is None or builder.service != service:
+            builder = Builder(
+                service,
+                self.stack.project_dir,
+                lambda stream, lines: self._service_output(service.name, stream, lines),
+                lambda: self._build_environment(service),
+            )
+            self._builders[service.name] = builder
+        return builder
+
+    def _service_output(self, service: str, stream: Stream, lines: list[str]) -> None:
+        """Output of the service as a whole (its build): in each of its units' logs."""
+        for runner in self._by_service.get(service, []):
+            self._on_log_batch(runner.name, stream, lines)
+
+    def _build_environment(self, service: Service) -> dict[str, str]:
+        from devenv.runtime.process import build_env
+
+        return build_env(
+            service,
+            dict(self.stack.variables),
+            unit=service.name,
+            replica=1,
+            ports=service.ports_for(1),
+            instance=f"{self.run_id}/{service.name}-build/",
+        )
+
+    def replaced(self, runner: UnitRunner) -> None:
+        service = runner.service.name
+        running = self._follows.get(service)
+        if running is None or running.done():
+            task = self._spawn(self._follow(service), f"follow-{service}")
+            self._follows[service] = task
+
+    # --- setup --------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._ctx = UnitContext(
+            stack=self.stack,
+            on_log=lambda unit, stream, line: self._on_log_batch(unit, stream, [line]),
+            on_progress=self.bus.emit,
+            state_dir=self.state_dir,
+            on_log_batch=self._on_log_batch,
+            run_id=self.run_id,
+        )
+        if self.options.write_state:
+            write_pid(self.state_dir)
+        if self.options.watchdog and self.stack.services:
+            from devenv.engine.watchdog import Guard
+
+            self._guard = Guard(self.run_id)
+            self._guard.start()
+        if self.docker_host is not None:
+            self._set_status(docker="connected")
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("engine task %s failed", task.get_name(), exc_info=task.exception())
+
+    # --- units, names, order ---------------------------------------------------------------
+
+    def _resolve(self, names: Iterable[str]) -> list[UnitRunner]:
+        """Runners of these unit or service names, in display order."""
+        wanted: set[str] = set()
+        for name in names:
+            if name in self._runners:
+                wanted.add(name)
+            elif name in self._by_service:
+                wanted.update(r.name for r in self._by_service[name])
+            else:
+                raise unknown_service(name, [*self._by_service, *self._runners])
+        return [r for r in self._runners.values() if r.name in wanted]
+
+    def _with_dependents(self, runners: list[UnitRunner]) -> list[UnitRunner]:
+        """These runners plus every unit of the services that depend on a service
+        all of whose units are among them."""
+        chosen = {r.name for r in runners}
+        gone = {s for s, rs in self._by_service.items() if rs and all(r.name in chosen for r in rs)}
+        changed = True
+        while changed:
+            changed = False
+            for name, service in self.stack.services.items():
+                if name not in gone and any(d in gone for d in service.depends_on):
+                    gone.add(name)
+                    chosen.update(r.name for r in self._by_service.get(name, []))
+                    changed = True
+        return [r for r in self._runners.values() if r.name in chosen]
+
+    def _layers(self, runners: list[UnitRunner], *, reverse: bool) -> list[list[UnitRunner]]:
+        index: dict[str, int] = {}
+        try:
+            order = self.stack.start_order()
+        except DevenvError:
+            order = [list(self.stack.services)]
+        for number, layer in enumerate(order):
+            for name in layer:
+                index[name] = number
+        by_layer: dict[int, list[UnitRunner]] = {}
+        for runner in runners:
+            by_layer.setdefault(index.get(runner.service.name, 0), []).append(runner)
+        return [by_layer[i] for i in sorted(by_layer, reverse=reverse)]
+
+    def _snapshots(self) -> Snapshots:
+        return {s: [r.snapshot() for r in rs] for s, rs in self._by_service.items()}
+
+    async def _next_change(self) -> None:
+        await self._changes.wait()
+
+    def _verdict(self, runners: list[UnitRunner]) -> WaitResult | None:
+        for runner in runners:
+            snap: UnitSnapshot = runner.snapshot()
+            reason = f"{snap.state}: {snap.detail}" if snap.detail else str(snap.state)
+            if snap.state == S.FAILED or (snap.idle and snap.state in (S.CRASHED, S.STOPPED)):
+                return WaitResult("failed", snap.name, reason)
+            if snap.state == S.WAITING and self.gate.check(runner.service)[1]:
+                return WaitResult("failed", snap.name, reason)
+        if all(r.state in (S.READY, S.COMPLETED) for r in runners):
+            return WaitResult("ready")
+        return None
+
+    async def _follow(self, service: str) -> None:
+        """Compose's `depends_on: {x: {restart: true}}`: once x is back after a restart
+        asked for (a command, a reload), restart its dependents that asked for it; a
+        one-shot task that ran again restarts the services that waited for it to
+        complete."""
+        runners = self._by_service.get(service, [])
+        while not all(r.state in (S.READY, S.COMPLETED) for r in runners):
+            if any(r.idle and r.state not in (S.READY, S.COMPLETED) for r in runners):
+                return  # it did not come back: its dependents keep waiting as they are
+            await self._next_change()
+        completed = all(r.state == S.COMPLETED for r in runners)
+        todo = [
+            runner
+            for name, dependent in self.stack.services.items()
+            if (dep := dependent.depends_on.get(service)) is not None
+            and (dep.restart or (completed and dep.condition == Condition.COMPLETED))
+            for runner in self._by_service.get(name, [])
+            if runner.launches and not runner.idle
+        ]
+        await asyncio.gather(*(runner.send(Op.RESTART) for runner in todo))
+
+    # --- hot reload ----------------------------------------------------------------------
+
+    def _watch_rules(self, runner: UnitRunner) -> list[WatchRule]:
+        """What the unit watches: its rules (x-devenv.watch, develop.watch) and the
+        paths its build steps run on."""
+        local = runner.service.local
+        if runner.kind != "process" or local is None or not self.options.watch:
+            return []
+        rules = list(local.watch_rules) or [
+            WatchRule(path, "rebuild", local.ignore) for path in local.watch
+        ]
+        watched = {rule.path for rule in rules}
+        for step in local.build:
+            rules.extend(WatchRule(path, "rebuild") for path in step.when if path not in watched)
+        return rules
+
+    def _update_watch(self) -> None:
+        if self._closing or not self.options.watch:
+            return
+        rules = {
+            runner.name: unit_rules
+            for runner in self._runners.values()
+            if runner.name in self._wanted
+            if (unit_rules := self._watch_rules(runner))
+        }
+        self._reloader.update(rules)
+
+    def _on_changes(self, changes: list[UnitChange]) -> None:
+        if self._closing:
+            return
+        for change in changes:
+            runner = self._runners.get(change.unit)
+            if runner is None:
+                continue
+            if change.restart:
+                runner.send(
+                    Op.RELOAD, changes=frozenset(change.restart), at=change.at, build=change.build
+                )
+            for rule, files in change.execs:
+                self._execs.run(runner.name, runner.service, rule, files)
+
+    # --- output --------------------------------------------------------------------------
+
+    def _on_log_batch(self, unit: str, stream: Stream, lines: list[str]) -> None:
+        ts = time.time()
+        self._logs.add(unit, stream, lines, ts)
+        runner = self._runners.get(unit)
+        service = runner.service.name if runner else unit
+        self.bus.emit_batch(LogBatch(unit, service, stream, ts, lines))
+        if self._logs.log_dir is not None and self._flush_handle is None and self._started:
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio.get_running_loop()
+                self._flush_handle = loop.call_later(self.options.log_flush_interval, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        self._logs.flush()
+
+    def _measurable(self) -> Iterable[tuple[str, str, UnitRunner]]:
+        return ((r.name, r.service.name, r) for r in self._runners.values())
+
+    # --- what a unit looks like to front ends ----------------------------------------------
+
+    def _info(self, runner: UnitRunner) -> UnitInfo:
+        service = runner.service
+        unit = runner.unit
+        ports: tuple[int, ...] = unit.host_ports if unit else ()
+        if not ports and runner.kind == "process":
+            ports = service.ports_for(runner.replica)
+        command = (unit.command_text if unit else "") or (
+            service.local.run if service.local and runner.kind == "process" else service.image or ""
+        )
+        usage = self._sampler.usage(runner.name) if runner.alive else None
+        return UnitInfo(
+            name=runner.name,
+            service=service.name,
+            kind=runner.kind,
+            state=runner.state,
+            detail=runner.detail,
+            health=runner.health if runner.alive else None,
+            ports=ports,
+            pid=runner.pid,
+            started_at=runner.started_at if runner.alive else None,
+            restarts=runner.restarts,
+            exit_code=runner.exit_code,
+            command=command,
+            cwd=str(service.local.cwd) if service.local else service.working_dir,
+            depends_on=tuple(service.depends_on),
+            environment=tuple(sorted((unit.environment if unit else {}).items())),
+            replica=runner.replica,
+            cpu_percent=usage[0] if usage else None,
+            memory_bytes=usage[1] if usage else None,
+            reloads=runner.reloads,
+            modes=service.kinds,
+            build=runner.build,
+        )
+
+    def _scaled_to_zero(self, service: Service) -> UnitInfo:
+        return UnitInfo(
+            name=service.name,
+            service=service.name,
+            kind=service.kind,
+            state=S.STOPPED,
+            detail="scaled to zero (replicas: 0)",
+            replica=0,
+            depends_on=tuple(service.depends_on),
+            modes=service.kinds,
+        )
+
+    # --- session status and the status file ------------------------------------------------
+
+    def _docker_changed(self, state: DockerState, detail: str) -> None:
+        if state == "connecting":
+            return
+        was = self._status.docker
+        self._set_status(docker=state, docker_detail=detail)
+        if state == "unreachable" and was != "unreachable":
+            self.bus.emit(Notice(f"Docker unreachable ({detail}); retrying", "warning"))
+        elif state == "connected" and was == "unreachable":
+            self.bus.emit(Notice("Docker is back: following the containers again"))
+
+    def _set_status(
+        self,
+        *,
+        docker: DockerState | None = None,
+        docker_detail: str | None = None,
+        stopping: bool | None = None,
+    ) -> None:
+        old = self._status
+        new = EngineStatus(
+            project=old.project,
+            pid=old.pid,
+            docker=old.docker if docker is None else docker,
+            docker_detail=old.docker_detail if docker_detail is None else docker_detail,
+            config_error=old.config_error,
+            stopping=old.stopping if stopping is None else stopping,
+        )
+        if new != old:
+            self._status = new
+            self.bus.emit(StatusChanged(new))
+            self._schedule_status()
+
+    def _schedule_status(self) -> None:
+        if not self.options.write_state or not self._started or self._status_handle is not None:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_running_loop()
+            self._status_handle = loop.call_later(0.05, self._write_status)
+
+    def _write_status(self) -> None:
+        self._status_handle = None
+        units = []
+        for info in self.units():
+            units.append(
+                {
+                    "name": info.name,
+                    "service": info.service,
+                    "kind": info.kind,
+                    "state": str(info.state),
+                    "detail": info.detail,
+                    "pid": info.pid,
+                    "ports": list(info.ports),
+                    "restarts": info.restarts,
+                    "reloads": info.reloads,
+                    "exit_code": info.exit_code,
+                    "started_at": info.started_at,
+                }
+            )
+        data = {
+            "pid": os.getpid(),
+            "project": self.stack.name,
+            "project_dir": str(self.stack.project_dir),
+            "updated": time.time(),
+            "running": not self._closed,
+            "units": units,
+        }
+        try:
+            write_status(self.state_dir, data)
+        except OSError as error:
+            log.warning("cannot write status: %s", error)
 
 
 def _conforms(engine: Engine) -> EngineAPI:

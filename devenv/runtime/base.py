@@ -13,6 +13,12 @@ existing units keep working):
 - `Unit.probe_timing`: how often the engine calls `check_ready`; None means
   "ready as soon as started". The default polls every 0.5 s.
 - `Unit.ready_hint`: optional event that wakes the engine's check early.
+- `Unit.prepare(on_phase)`: what can be done before launching while an older
+  instance still serves (pull or build an image); cancellable at any point.
+- `Unit.stopped_outside`: after `wait_exit`, whether someone else stopped it
+  (a container stopped by hand); the engine then applies no restart policy.
+- `Unit.revival`: for a unit someone else can start again (a container), a
+  future that completes when that happens; the engine then follows it again.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from typing import Literal
 
 from devenv.config.model import Service, Stack
 from devenv.events import Progress, Stream
+
+Phase = Literal["pull", "build"]
 
 
 @dataclass
@@ -44,15 +52,15 @@ class UnitContext:
 @dataclass(frozen=True)
 class ProbeTiming:
     """When the engine checks readiness: first after `start_period`, then every
-    `interval`; each check may take `timeout`; `retries` failures in a row make a
-    ready unit unhealthy (None: 3). With `health` False, checks stop once the unit
-    is ready (a readiness gate only, no health monitoring)."""
+    `interval` until ready, then every `health_interval` (None: no checks once
+    ready, a readiness gate only); each check may take `timeout`; `retries`
+    failures in a row make a ready unit unhealthy (None: 3)."""
 
     interval: float = 0.5
     timeout: float = 5.0
     start_period: float = 0.0
     retries: int | None = None
-    health: bool = True
+    health_interval: float | None = 10.0
 
 
 class Unit(abc.ABC):
@@ -66,8 +74,13 @@ class Unit(abc.ABC):
         self.service = service
         self.replica = replica
         self.ctx = ctx
-        multi = (service.local.replicas if service.local else service.replicas) > 1
-        self.name = f"{service.name}-{replica}" if multi else service.name
+        self.name = service.unit_name(replica, self.kind)
+
+    async def prepare(self, on_phase: Callable[[Phase], None]) -> None:
+        """Get ready to launch without disturbing a running instance (pull or build
+        an image), calling `on_phase` when a long step begins. Cancellable.
+        Raises a DevenvError when it cannot be done."""
+        return None
 
     @abc.abstractmethod
     async def start(self) -> None:
@@ -96,6 +109,17 @@ class Unit(abc.ABC):
     def probe_timing(self) -> ProbeTiming | None:
         """None: the unit is ready once started and `check_ready` is never called."""
         return ProbeTiming()
+
+    @property
+    def stopped_outside(self) -> bool:
+        """After `wait_exit` returned: someone other than devenv stopped it."""
+        return False
+
+    @property
+    def revival(self) -> asyncio.Future[None] | None:
+        """Completes when someone other than devenv starts the stopped unit again;
+        None when that cannot happen (a process)."""
+        return None
 
     @property
     def ready_hint(self) -> asyncio.Event | None:

@@ -3,10 +3,18 @@
 Names, labels, networks and volumes follow Compose (`<project>-<service>-<n>`,
 `<project>_default`, `<project>_<volume>`, `com.docker.compose.*`), so
 `docker compose -p <project> ps` sees what devenv started and both share data.
+What is created is a pure function of the service (`docker_spec`); the
+project's networks and volumes and `down` are in `docker_project`; readiness
+in `docker_health`.
 
-Blocking SDK calls run in threads; the long-lived ones (log streams, waiting
-for the exit) run in daemon threads so that a forgotten container can never
-keep the interpreter from exiting. Output and progress reach the engine on its
+What happens to the container is learnt from Docker's events for the project
+(`docker_events`): it died (with its code), someone else stopped it (a `kill`
+or `stop` devenv did not ask for: `stopped_outside`), someone started it again
+(`revival`). When the Engine cannot be reached the container is not declared
+dead: the unit waits for the connection, looks at the container again and
+carries on, its output resumed from the last line it had (never replayed).
+
+Blocking SDK calls run in threads; output and events reach the engine on its
 own loop through `call_soon_threadsafe`.
 """
 
@@ -18,26 +26,32 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Literal
 
-from devenv.config.model import Service, Stack
-from devenv.errors import DevenvError, PortInUseError
+from devenv.config.model import Service
+from devenv.errors import DevenvError, DockerUnavailableError, PortInUseError
 from devenv.events import Progress, Stream
 from devenv.runtime import docker_spec as ds
-from devenv.runtime.base import ProbeTiming, Unit, UnitContext
-from devenv.runtime.docker_connect import connect, resolve_endpoint
-from devenv.runtime.docker_images import api_reason, ensure_image
-from devenv.runtime.docker_logs import docker_since, pump
+from devenv.runtime.base import Phase, ProbeTiming, Unit, UnitContext
+from devenv.runtime.docker_connect import connect, resolve_endpoint, short_reason
+from devenv.runtime.docker_events import ProjectEvents, project_events
+from devenv.runtime.docker_health import HealthCheck, ports_answer, published_bindings
+from devenv.runtime.docker_images import Cancel, Cancelled, api_reason, ensure_image
+from devenv.runtime.docker_logs import LogCursor, docker_since, pump
+from devenv.runtime.docker_project import prepare_project
 from devenv.runtime.docker_stats import UsageMeter
+
+__all__ = ["ContainerUnit", "docker_host", "prepare_project"]
 
 HEALTH_EXEC_INTERVAL = 0.1  # seconds between devenv's own runs of a healthcheck while starting
 # ...when the container printed something since the last run; a quiet one is
 # checked less often: an exec costs Docker ~50 ms of CPU, which a starting
 # database on a small machine feels, and services tend to log when they get ready.
 HEALTH_EXEC_QUIET = 0.5
-HEALTH_EXEC_AFTER_OK = 1.0  # once it passed, Docker's status is trusted for this long
+DEFAULT_HEALTH_INTERVAL = 30.0  # Docker's default healthcheck interval
+RECONNECT_WAIT = 30.0  # how long a stop waits for an unreachable Engine to answer again
+FOLLOW_WAIT = 10.0  # how long a start waits for the event stream
 
 
 def docker_host() -> str | None:
@@ -64,16 +78,26 @@ class ContainerUnit(Unit):
         self.grace: float | None = None  # overrides stop_grace_period when set (tests)
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._events: ProjectEvents | None = None
+        self._image: str | None = None
         self._running = False
         self._exit: asyncio.Future[int] | None = None
+        self._revival: asyncio.Future[None] | None = None
+        self._bindings: list[tuple[str, int]] = []
         self._host_ports: tuple[int, ...] = ()
-        self._health_cmd: list[str] | None = None
-        self._exec_at = 0.0
-        self._exec_result: tuple[bool, str] = (False, "starting")
+        self._health: HealthCheck | None = None
         self._checked_at = 0.0
+        self._last_check: tuple[bool, str] = (False, "starting")
         self._output_seq = 0  # batches of output seen; bumped by the log thread
         self._output_seq_checked = -1
         self._usage = UsageMeter()
+        self._expected_starts = 0  # `start` events devenv caused and has not seen yet
+        self._stopping = False  # devenv is stopping it: its kill/die/stop are ours
+        self._outside = False  # a kill or stop nobody in devenv asked for
+        self._stopped_outside = False
+        self._cursor = LogCursor()
+        self._pump: threading.Thread | None = None
+        self._users = 0
 
     # -- Unit interface ---------------------------------------------------
 
@@ -94,62 +118,135 @@ class ContainerUnit(Unit):
         return dict(self.spec.environment)
 
     @property
+    def stopped_outside(self) -> bool:
+        return self._stopped_outside
+
+    @property
+    def revival(self) -> asyncio.Future[None] | None:
+        return self._revival if self.container_id is not None else None
+
+    @property
     def probe_timing(self) -> ProbeTiming | None:
-        """Often: while the container starts each call may run the healthcheck
-        itself; once ready the engine slows down to its own health interval."""
+        """Often while the container starts (each call may run the healthcheck
+        itself); once ready, Docker's own healthcheck interval."""
         check = self.service.healthcheck
         if check is not None and check.disable:
             return None
         timeout = (check.timeout if check is not None and check.timeout else 30.0) + 1.0
+        interval = check.interval if check is not None and check.interval else None
         # retries None: a check failing while starting leaves the unit starting;
         # once ready, Docker's `unhealthy` (already after its retries) shows as such.
-        return ProbeTiming(interval=self.health_exec_interval, timeout=timeout, retries=None)
+        return ProbeTiming(
+            interval=self.health_exec_interval,
+            timeout=timeout,
+            retries=None,
+            health_interval=interval or DEFAULT_HEALTH_INTERVAL,
+        )
 
-    async def start(self) -> None:
+    async def prepare(self, on_phase: Callable[[Phase], None]) -> None:
+        """Pull or build the image (cancellable: the stream is closed)."""
         self._loop = asyncio.get_running_loop()
         self._client = await asyncio.to_thread(connect)
-        image = await asyncio.to_thread(
-            ensure_image,
-            self._client,
-            self.service,
-            self.spec.image,
-            self._progress_from_thread,
-            lambda line: self._log_from_thread("stdout", line),
+        cancel = Cancel()
+
+        def phase(name: str) -> None:
+            self._call(on_phase, "build" if name == "build" else "pull")
+
+        work = asyncio.ensure_future(
+            asyncio.to_thread(
+                ensure_image,
+                self._client,
+                self.service,
+                self.spec.image,
+                self._progress_from_thread,
+                lambda line: self._log_from_thread("stdout", line),
+                phase,
+                cancel,
+            )
         )
-        launch = asyncio.ensure_future(asyncio.to_thread(self._create_and_start, image))
         try:
-            info, since, tail = await asyncio.shield(launch)
+            self._image = await asyncio.shield(work)
         except asyncio.CancelledError:
-            # The thread carries on and may start the container; the engine, which
-            # cancelled us, will not know to stop it. Do it here.
-            with contextlib.suppress(Exception):
-                await launch
-            if self.container_id is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self._stop, False)
+            cancel.cancel()
+            with contextlib.suppress(Exception, Cancelled):
+                async with asyncio.timeout(10):
+                    await work
             raise
-        self._after_start(info, since, tail)
+
+    async def start(self) -> None:
+        if self._image is None:
+            await self.prepare(lambda _phase: None)
+        assert self._image is not None and self._loop is not None
+        events = self._events_follower()
+        events.acquire()
+        self._users += 1
+        try:
+            if not await events.following(FOLLOW_WAIT):
+                raise DockerUnavailableError(
+                    f"cannot follow Docker's events: {events.detail or 'no answer'}",
+                    service=self.service.name,
+                )
+            cancel = threading.Event()
+            launch = asyncio.ensure_future(
+                asyncio.to_thread(self._create_and_start, self._image, cancel)
+            )
+            try:
+                info, cursor = await asyncio.shield(launch)
+            except asyncio.CancelledError:
+                # No container may start once the start is cancelled (a quit): the
+                # thread checks `cancel` before it creates and before it starts,
+                # and one that got started meanwhile is stopped here.
+                cancel.set()
+                with contextlib.suppress(Exception):
+                    await launch
+                if self._running or (launch.done() and not launch.exception()):
+                    with contextlib.suppress(Exception):
+                        await self.stop()
+                raise
+        except BaseException:
+            self._release()
+            raise
+        self._image = None  # the next start looks at the image again
+        self._after_start(info, cursor)
 
     async def wait_exit(self) -> int:
         if self._exit is None:
-            if self.container_id is None or self._client is None:
-                return 0
-            info = await asyncio.to_thread(self._client.api.inspect_container, self.container_id)
-            return int(info["State"].get("ExitCode") or 0)
-        return await asyncio.shield(self._exit)
+            return 0
+        code = await asyncio.shield(self._exit)
+        pump = self._pump
+        if pump is not None:  # its last lines come before its end is reported
+            await asyncio.to_thread(pump.join, 2.0)
+        return code
 
     async def stop(self, force: bool = False) -> None:
         if self.container_id is None or self._client is None:
             return
-        await asyncio.to_thread(self._stop, force)
-        if self._exit is not None and not self._exit.done():
-            # The waiter thread reports the exit; give it a moment to arrive.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._exit), timeout=5)
+        self._stopping = True
+        exit_ = self._exit
+        deadline = time.monotonic() + RECONNECT_WAIT
+        while True:
+            try:
+                await asyncio.to_thread(self._stop, force)
+                break
+            except DockerUnavailableError:
+                events = self._events
+                left = deadline - time.monotonic()
+                if events is None or left <= 0 or not await events.wait_connected(left):
+                    raise
+                self._client = await asyncio.to_thread(connect)
+        if exit_ is not None and not exit_.done():
+            # the `die` event says it is down; a container that was not running has none
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await asyncio.shield(exit_)
+            if not exit_.done():
+                await self._exit_from_inspect()
         self._running = False
 
     async def sample_usage(self) -> tuple[float, int] | None:
         if not self._running or self.container_id is None or self._client is None:
+            return None
+        if self._events is not None and not self._events.connected:
             return None
         try:
             raw = await asyncio.to_thread(
@@ -160,34 +257,114 @@ class ContainerUnit(Unit):
         return self._usage.update(raw)
 
     async def check_ready(self) -> tuple[bool, str]:
-        if not self._running or self.container_id is None:
+        if not self._running or self.container_id is None or self._health is None:
             return False, "not running"
-        if not self._exec_result[0]:
+        if self._events is not None and not self._events.connected:
+            return self._last_check  # no news while the Engine is away: not a failure
+        if not self._last_check[0]:
             quiet = self._output_seq == self._output_seq_checked
             wait = HEALTH_EXEC_QUIET if quiet else self.health_exec_interval
             if time.monotonic() - self._checked_at < wait:
-                return self._exec_result
+                return self._last_check
         self._checked_at = time.monotonic()
         self._output_seq_checked = self._output_seq
-        result = await asyncio.to_thread(self._check_health)
-        self._exec_result = result
-        return result
+        try:
+            ok, detail, _info = await asyncio.to_thread(self._health.check)
+        except Exception as error:
+            return self._last_check[0], f"{self._last_check[1]} (check failed: {error})"
+        if ok and self._bindings and not self._last_check[0]:
+            # healthy inside is not enough: the host must reach it
+            ports_ok, why = await ports_answer(self._bindings)
+            if not ports_ok:
+                ok, detail = False, f"{detail}; {why}"
+        self._last_check = (ok, detail)
+        return ok, detail
+
+    # -- events from Docker (on the loop) --------------------------------------
+
+    def on_event(self, action: str, attributes: dict[str, str]) -> None:
+        if action == "start":
+            if self._expected_starts > 0:
+                self._expected_starts -= 1
+            elif not self._running:
+                self._revived()
+        elif action in ("kill", "stop") and not self._stopping and self._running:
+            self._outside = True
+        elif action == "die":
+            code = _int(attributes.get("exitCode"), 255)
+            self._died(code)
+        elif action == "destroy" and self._running:
+            self._died(255)
+
+    def resync(self) -> None:
+        """The Engine answers again: see what became of the container meanwhile."""
+        if self._loop is not None and self.container_id is not None:
+            self._loop.create_task(self._resync())
+
+    async def _resync(self) -> None:
+        try:
+            self._client = await asyncio.to_thread(connect)
+            info = await asyncio.to_thread(self._client.api.inspect_container, self.container_id)
+        except Exception:
+            return  # gone, or away again: the next resync looks again
+        running = bool(info["State"].get("Running"))
+        if self._running and not running:
+            self._died(_int(info["State"].get("ExitCode"), 255))
+        elif running and self._running:
+            self._follow_logs(info)  # resumes after the last line it had
+        elif running and not self._running and not self._stopping:
+            self._revived()
+
+    def _died(self, code: int) -> None:
+        if not self._running:
+            return
+        self._running = False
+        self._stopped_outside = self._outside and not self._stopping
+        self._outside = False
+        self._release()
+        if self._exit is not None and not self._exit.done():
+            self._exit.set_result(code)
+        if self._loop is not None:
+            self._revival = self._loop.create_future()
+
+    def _revived(self) -> None:
+        """Started by someone else: follow it again, from where its log stopped."""
+        if self._revival is None or self._revival.done() or self._loop is None:
+            return
+        self._loop.create_task(self._attach_again(self._revival))
+
+    async def _attach_again(self, revival: asyncio.Future[None]) -> None:
+        try:
+            info = await asyncio.to_thread(self._client.api.inspect_container, self.container_id)
+        except Exception:
+            return
+        if not info["State"].get("Running") or revival.done():
+            return
+        self._events_follower().acquire()
+        self._users += 1
+        self._after_start(info, None)
+        revival.set_result(None)
 
     # -- blocking parts, run in threads -----------------------------------
 
-    def _create_and_start(self, image_id: str) -> tuple[dict[str, Any], str | None, int | None]:
+    def _create_and_start(
+        self, image_id: str, cancel: threading.Event
+    ) -> tuple[dict[str, Any], LogCursor]:
         """Create (or reuse) and start; returns the inspected container and where
-        its logs are to be read from: a time (a restarted container: after its
-        last run; Docker may stamp a fast first line before `StartedAt`, so that
-        is no bound) and a number of last lines (a container found running)."""
+        its output is to be read from: all of a new container's; after what was
+        read last (or after its last run: Docker may stamp a fast first line
+        before `StartedAt`, so that is no bound) for one started again; the last
+        lines of one found running."""
         import docker.errors
+
+        from devenv.runtime.docker_project import ensure_resources
 
         api = self._client.api
         ensure_resources(self._client, self.ctx.stack, [self.service])
         wanted_hash = self.spec.config_hash()
         existing = self._existing()
         container_id: str | None = None
-        since: str | None = None  # a new container: all of its output is this run's
+        cursor = LogCursor()  # a new container: all of its output is this run's
         if existing is not None:
             labels = existing["Config"].get("Labels") or {}
             if labels.get(ds.PROJECT) != self.ctx.stack.name:
@@ -201,29 +378,47 @@ class ContainerUnit(Unit):
             if same:
                 container_id = str(existing["Id"])
                 self.reused = True
+                self._listen(container_id)
                 if existing["State"].get("Running"):
-                    self.container_id = container_id
                     self._log_from_thread("devenv", f"using running container {self.spec.name}")
-                    return existing, None, 50
+                    return existing, LogCursor(tail=50)
                 self._log_from_thread("devenv", f"reusing container {self.spec.name}")
-                finished = existing["State"].get("FinishedAt") or ""
-                if finished and not finished.startswith("0001-"):
-                    since = docker_since(finished)
+                if self._cursor.container == container_id and self._cursor.last:
+                    cursor = self._cursor  # read on after the last line it gave
+                else:
+                    finished = existing["State"].get("FinishedAt") or ""
+                    if finished and not finished.startswith("0001-"):
+                        cursor = LogCursor(since=docker_since(finished))
             else:
                 self._log_from_thread(
                     "devenv", f"recreating {self.spec.name}: its configuration changed"
                 )
                 api.remove_container(existing["Id"], force=True)
+        if cancel.is_set():
+            raise Cancelled
         if container_id is None:
             self.reused = False
             container_id = self._create(image_id, wanted_hash)
+            self._listen(container_id)
             self._log_from_thread("devenv", f"created container {self.spec.name}")
-        self.container_id = container_id
+        if cancel.is_set():
+            raise Cancelled
+        self._call(self._expect_start)
         try:
             api.start(container_id)
         except docker.errors.APIError as error:
             raise self._start_error(error) from None
-        return api.inspect_container(container_id), since, None
+        cursor.container = container_id
+        return api.inspect_container(container_id), cursor
+
+    def _listen(self, container_id: str) -> None:
+        self.container_id = container_id
+        events = self._events
+        if events is not None:
+            events.register(container_id, self)
+
+    def _expect_start(self) -> None:
+        self._expected_starts += 1
 
     def _existing(self) -> dict[str, Any] | None:
         import docker.errors
@@ -237,60 +432,17 @@ class ContainerUnit(Unit):
     def _create(self, image_id: str, config_hash: str) -> str:
         import docker.errors
 
-        spec = self.spec
         api = self._client.api
-        labels = {
-            **spec.labels,
-            ds.CONFIG_HASH: config_hash,
-            ds.IMAGE: image_id,
-            **ds.extra_labels(),
-        }
-        bindings = {
-            key: [{"HostIp": ip, "HostPort": port or ""} for ip, port in binds]
-            for key, binds in spec.ports.items()
-        }
-        networks = list(spec.networks.items())
-        host_config: dict[str, Any] = {
-            "PortBindings": bindings,
-            "Mounts": spec.mounts,
-            "NetworkMode": spec.network_mode or (networks[0][0] if networks else "default"),
-            **spec.host_options,
-        }
-        config: dict[str, Any] = {
-            "Image": spec.image,
-            "Env": spec.env_list,
-            "Labels": labels,
-            "Tty": spec.tty,
-            "OpenStdin": spec.stdin_open,
-            "AttachStdout": True,
-            "AttachStderr": True,
-            "ExposedPorts": {key: {} for key in spec.ports},
-            "StopTimeout": math.ceil(spec.stop_grace),
-            "HostConfig": host_config,
-        }
-        optional = {
-            "Cmd": spec.command,
-            "Entrypoint": spec.entrypoint,
-            "WorkingDir": spec.working_dir,
-            "User": spec.user,
-            "Hostname": spec.hostname,
-            "StopSignal": spec.stop_signal,
-            "Healthcheck": spec.healthcheck,
-        }
-        config.update({k: v for k, v in optional.items() if v is not None})
-        if networks and spec.network_mode is None:
-            first, aliases = networks[0]
-            config["NetworkingConfig"] = {"EndpointsConfig": {first: {"Aliases": aliases}}}
+        config, more_networks = ds.create_config(self.spec, image_id, config_hash)
         try:
-            created = api.create_container_from_config(config, name=spec.name)
+            created = api.create_container_from_config(config, name=self.spec.name)
         except docker.errors.APIError as error:
             raise DevenvError(
-                f"cannot create container '{spec.name}': {api_reason(error)}",
+                f"cannot create container '{self.spec.name}': {api_reason(error)}",
                 service=self.service.name,
             ) from None
         container_id = str(created["Id"])
-        # API versions before 1.44 take one network at create; the others join here.
-        for name, aliases in networks[1:]:
+        for name, aliases in more_networks:
             api.connect_container_to_network(container_id, name, aliases=aliases)
         return container_id
 
@@ -319,117 +471,86 @@ class ContainerUnit(Unit):
                 api.kill(self.container_id)
             else:
                 grace = self.spec.stop_grace if self.grace is None else self.grace
+                # the request outlives the grace period: Docker kills after it
                 api.stop(self.container_id, timeout=math.ceil(grace))
         except docker.errors.NotFound:
             return
         except docker.errors.APIError as error:
             if error.status_code != 409:  # 409: not running, nothing to stop
                 raise
-        # Both calls return before the container is fully gone; wait for that.
-        with contextlib.suppress(docker.errors.APIError):
-            api.wait(self.container_id, timeout=max(30, self.spec.stop_grace + 10))
+        except Exception as error:  # the Engine went away
+            raise DockerUnavailableError(
+                f"cannot stop {self.spec.name}: {short_reason(error)}", service=self.service.name
+            ) from None
 
-    def _check_health(self) -> tuple[bool, str]:
-        import docker.errors
-
-        api = self._client.api
+    async def _exit_from_inspect(self) -> None:
         try:
-            info = api.inspect_container(self.container_id)
-        except docker.errors.NotFound:
-            return False, "container removed"
-        state = info["State"]
+            info = await asyncio.to_thread(self._client.api.inspect_container, self.container_id)
+            state = info["State"]
+        except Exception:
+            state = {"Running": False, "ExitCode": 255}
         if not state.get("Running"):
-            return False, f"exited with code {state.get('ExitCode')}"
-        health = state.get("Health")
-        if not health:
-            return True, "running"
-        status = health.get("Status")
-        if status == "healthy":
-            return True, "healthy"
-        if status == "unhealthy":
-            return False, "unhealthy: " + last_health_output(health)
-        # Docker says "starting" until its first check after `interval`; run the
-        # check ourselves so that dependents start as soon as it passes.
-        if self._health_cmd is None:
-            test = (info["Config"].get("Healthcheck") or {}).get("Test")
-            self._health_cmd = ds.health_command(test) or []
-        if not self._health_cmd:
-            return False, "starting"
-        now = time.monotonic()
-        if self._exec_result[0] and now - self._exec_at < HEALTH_EXEC_AFTER_OK:
-            return self._exec_result
-        self._exec_at = now
-        return self._exec_health()
-
-    def _exec_health(self) -> tuple[bool, str]:
-        import docker.errors
-
-        api = self._client.api
-        try:
-            exec_id = api.exec_create(self.container_id, self._health_cmd, stdout=True, stderr=True)
-            output = api.exec_start(exec_id, stream=False)
-            code = api.exec_inspect(exec_id).get("ExitCode")
-        except docker.errors.APIError as error:
-            return False, f"starting ({api_reason(error)})"
-        if code == 0:
-            return True, "healthy"
-        text = output.decode("utf-8", "replace").strip() if isinstance(output, bytes) else ""
-        return False, f"starting: {text.splitlines()[-1]}" if text else "starting"
+            self._died(_int(state.get("ExitCode"), 255))
 
     # -- threads and the loop ---------------------------------------------
 
-    def _after_start(self, info: dict[str, Any], since: str | None, tail: int | None) -> None:
+    def _events_follower(self) -> ProjectEvents:
+        assert self._loop is not None
+        if self._events is None or self._events._closed.is_set():
+            self._events = project_events(connect, self.ctx.stack.name, self._loop)
+        return self._events
+
+    def _release(self) -> None:
+        if self._users > 0 and self._events is not None:
+            self._users -= 1
+            self._events.release()
+
+    def _after_start(self, info: dict[str, Any], cursor: LogCursor | None) -> None:
+        """It runs: follow it (output from `cursor`, or on from where it was)."""
         assert self._loop is not None
         self._running = True
-        self._host_ports = published_ports(info)
-        self._health_cmd = None
-        self._exec_at = 0.0
-        self._exec_result = (False, "starting")
+        self._stopping = False
+        self._outside = False
+        self._stopped_outside = False
+        self._bindings = published_bindings(info)
+        self._host_ports = tuple(dict.fromkeys(port for _, port in self._bindings))
+        self._health = HealthCheck(self._client.api, str(info["Id"]))
         self._checked_at = 0.0
+        self._last_check = (False, "starting")
         self._output_seq_checked = -1
         self._exit = self._loop.create_future()
-        container_id = str(info["Id"])
+        self._revival = None
+        self._listen(str(info["Id"]))
+        state = info["State"]
+        if not state.get("Running"):  # it ended before we looked
+            self._died(_int(state.get("ExitCode"), 255))
+        if cursor is not None:
+            self._cursor = cursor
+        self._follow_logs(info)
+
+    def _follow_logs(self, info: dict[str, Any]) -> None:
+        """A thread that follows the output until the container stops, from where
+        the cursor is. One reader at a time: a new one waits for the one before
+        (finishing its catch-up read) and reads on after it."""
         tty = bool(info["Config"].get("Tty"))
-        threading.Thread(
+        container_id = str(info["Id"])
+        self._pump = threading.Thread(
             target=self._pump_logs,
-            args=(container_id, tty, since, tail),
+            args=(container_id, tty, self._cursor, self._pump),
             name=f"devenv-logs-{self.name}",
             daemon=True,
-        ).start()
-        threading.Thread(
-            target=self._wait_thread,
-            args=(container_id, self._exit),
-            name=f"devenv-wait-{self.name}",
-            daemon=True,
-        ).start()
+        )
+        self._pump.start()
 
-    def _pump_logs(self, container_id: str, tty: bool, since: str | None, tail: int | None) -> None:
+    def _pump_logs(
+        self, container_id: str, tty: bool, cursor: LogCursor, before: threading.Thread | None
+    ) -> None:
+        if before is not None:
+            before.join()
         try:
-            pump(
-                self._client,
-                container_id,
-                self._lines_from_thread,
-                tty=tty,
-                since=since,
-                tail=tail,
-            )
-        except Exception as error:  # the engine went away; the wait thread reports the exit
-            self._log_from_thread("devenv", f"log stream ended: {error}")
-
-    def _wait_thread(self, container_id: str, future: asyncio.Future[int]) -> None:
-        try:
-            result = self._client.api.wait(container_id)
-            code = int(result.get("StatusCode", 0))
-        except Exception as error:  # engine unreachable: report it as an abnormal end
-            self._log_from_thread("devenv", f"lost the container: {error}")
-            code = 255
-        self._call(self._set_exit, future, code)
-
-    def _set_exit(self, future: asyncio.Future[int], code: int) -> None:
-        if future is self._exit:
-            self._running = False
-        if not future.done():
-            future.set_result(code)
+            pump(connect(), container_id, self._lines_from_thread, tty=tty, cursor=cursor)
+        except Exception:  # the Engine went away: `resync` starts a reader when it is back
+            return
 
     def _log_from_thread(self, stream: Stream, line: str) -> None:
         self._call(self.ctx.on_log, self.name, stream, line)
@@ -467,178 +588,25 @@ class ContainerUnit(Unit):
             loop.call_soon_threadsafe(fn, *args)
 
 
-# -- project resources ------------------------------------------------------
-
-_resource_lock = threading.Lock()
-
-
-async def prepare_project(ctx: UnitContext) -> None:
-    """Create the project's networks and volumes (Compose names and labels).
-
-    Raises DockerUnavailableError when the engine cannot be reached."""
-    client = await asyncio.to_thread(connect)
-    containers = [s for s in ctx.stack.services.values() if s.kind == "container"]
-    await asyncio.to_thread(ensure_resources, client, ctx.stack, containers, True)
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
 
 
-def ensure_resources(
-    client: Any, stack: Stack, services: Iterable[Service], all_volumes: bool = False
-) -> None:
-    """Networks the services join and volumes they mount (every declared volume with
-    all_volumes), created when missing; external ones must exist."""
-    import docker.errors
+def follow_project(
+    ctx: UnitContext, on_connection: Callable[[Any, str], None]
+) -> Callable[[], None]:
+    """Follow the project's container events for a session (so containers that
+    someone else starts again are seen), reporting the connection to the Engine
+    as it changes; returns the function that ends it."""
+    events = project_events(connect, ctx.stack.name, asyncio.get_running_loop())
+    events.acquire()
+    forget = events.watch_connection(on_connection)
 
-    api = client.api
-    networks: set[str] = set()
-    volumes: set[str] = set(stack.volumes) if all_volumes else set()
-    for service in services:
-        networks.update(ds.service_networks(service))
-        volumes.update(v.source for v in service.volumes if v.type == "volume" and v.source)
-    with _resource_lock:
-        for key in sorted(networks):
-            name = ds.network_name(stack, key)
-            if any(n["Name"] == name for n in api.networks(names=[name])):
-                continue
-            if ds.is_external(stack.networks, key):
-                raise DevenvError(
-                    f"external network '{name}' does not exist",
-                    key=f"networks.{key}",
-                    hint=f"create it: docker network create {name}",
-                )
-            spec = stack.networks.get(key) or {}
-            api.create_network(
-                name,
-                driver=spec.get("driver") or "bridge",
-                options=dict(spec.get("driver_opts") or {}) or None,
-                internal=bool(spec.get("internal", False)),
-                attachable=bool(spec.get("attachable", False)),
-                labels=ds.network_labels(stack, key),
-                check_duplicate=True,
-            )
-        for key in sorted(volumes):
-            name = ds.volume_name(stack, key)
-            try:
-                api.inspect_volume(name)
-                continue
-            except docker.errors.NotFound:
-                pass
-            if ds.is_external(stack.volumes, key):
-                raise DevenvError(
-                    f"external volume '{name}' does not exist",
-                    key=f"volumes.{key}",
-                    hint=f"create it: docker volume create {name}",
-                )
-            spec = stack.volumes.get(key) or {}
-            api.create_volume(
-                name,
-                driver=spec.get("driver") or "local",
-                driver_opts=dict(spec.get("driver_opts") or {}) or None,
-                labels=ds.volume_labels(stack, key),
-            )
+    def release() -> None:
+        forget()
+        events.release()
 
-
-# -- devenv down --------------------------------------------------------------
-
-
-@dataclass
-class DownResult:
-    containers: list[str] = field(default_factory=list)
-    networks: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-
-
-def project_volumes(client: Any, stack: Stack) -> list[str]:
-    """The volumes `down --volumes` would remove: labelled with the project, or
-    declared (not external) in the stack and present."""
-    found = client.api.volumes(filters={"label": f"{ds.PROJECT}={stack.name}"}) or {}
-    names = {v["Name"] for v in found.get("Volumes") or ()}
-    import docker.errors
-
-    for key in stack.volumes:
-        if ds.is_external(stack.volumes, key):
-            continue
-        name = ds.volume_name(stack, key)
-        with contextlib.suppress(docker.errors.NotFound):
-            client.api.inspect_volume(name)
-            names.add(name)
-    return sorted(names)
-
-
-def down(
-    stack: Stack,
-    remove_volumes: bool,
-    on_step: Callable[[str], None] | None = None,
-) -> DownResult:
-    """Stop and remove the project's containers and networks; volumes too when asked.
-
-    Raises DockerUnavailableError when the engine cannot be reached."""
-    import docker.errors
-
-    client = connect()
-    api = client.api
-    step = on_step or (lambda _text: None)
-    result = DownResult()
-    flt = {"label": f"{ds.PROJECT}={stack.name}"}
-    containers = api.containers(all=True, filters=flt)
-
-    def remove(container: dict[str, Any]) -> str:
-        name = str(container["Names"][0]).lstrip("/")
-        service = (container.get("Labels") or {}).get(ds.SERVICE, "")
-        grace = stack.services[service].stop_grace_period if service in stack.services else None
-        with contextlib.suppress(docker.errors.NotFound):
-            if container.get("State") == "running":
-                api.stop(container["Id"], timeout=math.ceil(grace or ds.DEFAULT_STOP_GRACE))
-            api.remove_container(container["Id"], v=remove_volumes, force=True)
-        return name
-
-    threads: list[threading.Thread] = []
-    names: list[str] = []
-    lock = threading.Lock()
-
-    def run(container: dict[str, Any]) -> None:
-        name = remove(container)
-        with lock:
-            names.append(name)
-        step(f"removed container {name}")
-
-    for container in containers:
-        thread = threading.Thread(target=run, args=(container,), daemon=True)
-        thread.start()
-        threads.append(thread)
-    for thread in threads:
-        thread.join()
-    result.containers = sorted(names)
-    for network in api.networks(filters=flt):
-        with contextlib.suppress(docker.errors.NotFound):
-            api.remove_network(network["Id"])
-            result.networks.append(network["Name"])
-            step(f"removed network {network['Name']}")
-    if remove_volumes:
-        for name in project_volumes(client, stack):
-            with contextlib.suppress(docker.errors.NotFound):
-                api.remove_volume(name, force=True)
-                result.volumes.append(name)
-                step(f"removed volume {name}")
-    return result
-
-
-# -- helpers ------------------------------------------------------------------
-
-
-def published_ports(info: dict[str, Any]) -> tuple[int, ...]:
-    ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
-    found: list[int] = []
-    for bindings in ports.values():
-        for binding in bindings or ():
-            port = binding.get("HostPort")
-            if port and port.isdigit() and int(port) not in found:
-                found.append(int(port))
-    return tuple(found)
-
-
-def last_health_output(health: dict[str, Any]) -> str:
-    log = health.get("Log") or []
-    if not log:
-        return "no output"
-    text = str(log[-1].get("Output") or "").strip()
-    return text.splitlines()[-1] if text else f"exit code {log[-1].get('ExitCode')}"
+    return release

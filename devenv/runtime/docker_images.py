@@ -3,12 +3,18 @@
 Blocking calls on a docker client; the container unit runs them in a thread.
 Pull progress is summed over layers and reported at most every PROGRESS_EVERY
 seconds; build output is passed on line by line as the service's log.
+
+A pull or a build can be cancelled from another thread (`Cancel.cancel()`): its
+stream is closed, which makes the Engine cancel it too, and `ensure_image`
+raises `Cancelled`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from devenv.config.model import Service
@@ -18,6 +24,55 @@ PROGRESS_EVERY = 0.1  # seconds between progress reports of one pull
 
 ProgressFn = Callable[[str, str, int | None, int | None], None]  # action, status, current, total
 LineFn = Callable[[str], None]
+PhaseFn = Callable[[str], None]  # "pull" or "build", when one begins
+
+
+class Cancelled(Exception):
+    """The pull or build was cancelled."""
+
+
+class Cancel:
+    """Lets another thread stop a pull or build in flight."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._stream: Any = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def cancel(self) -> None:
+        self._event.set()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()  # unblocks the reading thread
+
+    def check(self) -> None:
+        if self.cancelled:
+            raise Cancelled
+
+    def follow(self, generator: Any) -> Iterator[Any]:
+        """Iterate a docker-py response stream that `cancel` can close."""
+        from docker.types import CancellableStream
+
+        # docker-py returns a generator over the HTTP response; its frame holds
+        # the response, which is what can be closed from another thread.
+        frame = getattr(generator, "gi_frame", None)
+        response = frame.f_locals.get("response") if frame is not None else None
+        stream = CancellableStream(generator, response) if response is not None else generator
+        with self._lock:
+            self._stream = stream if response is not None else None
+        self.check()
+        try:
+            yield from stream
+        finally:
+            with self._lock:
+                self._stream = None
+        self.check()
 
 
 def split_image(image: str) -> tuple[str, str | None]:
@@ -49,14 +104,20 @@ def ensure_image(
     image: str,
     progress: ProgressFn,
     build_line: LineFn,
+    on_phase: PhaseFn | None = None,
+    cancel: Cancel | None = None,
 ) -> str:
     """The image's id, after pulling or building it when needed.
 
-    Raises ImageError naming the image and the reason when it cannot be had."""
+    Raises ImageError naming the image and the reason when it cannot be had, and
+    Cancelled when `cancel` was used."""
+    cancel = cancel or Cancel()
+    phase = on_phase or (lambda _phase: None)
     policy = str(service.extra.get("pull_policy") or "missing")
     present = image_id(client, image)
     if service.build is not None and (present is None or policy == "build"):
-        return build_image(client, service, image, progress, build_line)
+        phase("build")
+        return build_image(client, service, image, progress, build_line, cancel)
     if present is not None and policy not in ("always",):
         return present
     if policy == "never":
@@ -65,23 +126,28 @@ def ensure_image(
             service=service.name,
             hint=f"pull or build it first: docker pull {image}",
         )
-    pull_image(client, service, image, progress)
+    phase("pull")
+    pull_image(client, service, image, progress, cancel)
     found = image_id(client, image)
     if found is None:
         raise ImageError(f"image '{image}' is still missing after the pull", service=service.name)
     return found
 
 
-def pull_image(client: Any, service: Service, image: str, progress: ProgressFn) -> None:
+def pull_image(
+    client: Any, service: Service, image: str, progress: ProgressFn, cancel: Cancel | None = None
+) -> None:
     import docker.errors
 
+    cancel = cancel or Cancel()
     repo, tag = split_image(image)
     # layer -> (done, size), per phase: downloads, then extraction (its own sizes)
     phases: dict[str, dict[str, tuple[int, int]]] = {"download": {}, "extract": {}}
     last = 0.0
     progress("pull", f"pulling {image}", None, None)
     try:
-        for event in client.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+        stream = client.api.pull(repo, tag=tag or "latest", stream=True, decode=True)
+        for event in cancel.follow(stream):
             if "error" in event:
                 raise pull_failed(service, image, str(event["error"]))
             status = str(event.get("status") or "pulling")
@@ -125,9 +191,11 @@ def build_image(
     image: str,
     progress: ProgressFn,
     build_line: LineFn,
+    cancel: Cancel | None = None,
 ) -> str:
     import docker.errors
 
+    cancel = cancel or Cancel()
     build = dict(service.build or {})
     context = build.get("context")
     if not context:
@@ -149,7 +217,7 @@ def build_image(
             forcerm=True,  # no intermediate containers left behind by a failed step
             decode=True,
         )
-        for event in stream:
+        for event in cancel.follow(stream):
             if "error" in event:
                 raise ImageError(
                     f"cannot build image '{image}': {str(event['error']).strip()}",

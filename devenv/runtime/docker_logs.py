@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -73,47 +74,74 @@ def read_logs(
         response.close()
 
 
+@dataclass
+class LogCursor:
+    """Where a container's output has been read up to, so that a stream that
+    broke (the Engine went away) or a container started again is read on from
+    there: never a line twice, none lost. `since`/`tail` say where the first
+    read starts (a container found running: its last lines)."""
+
+    since: str | None = None
+    tail: int | None = None
+    container: str = ""  # the container it reads
+    last: str = ""  # the timestamp of the last entry read
+    seen_at_last: set[tuple[Stream, bytes]] = field(default_factory=set)
+    tty_bytes: int = 0  # a TTY's log has no timestamps: bytes read so far
+
+    def start(self) -> tuple[str | None, int | None]:
+        """(since, tail) for the next read."""
+        if self.last:
+            return docker_since(self.last), None
+        return self.since, self.tail
+
+    def fresh(self, stream: Stream, stamp: str, data: bytes) -> bool:
+        """Not read before; records it."""
+        if self.last and (
+            stamp < self.last or (stamp == self.last and (stream, data) in self.seen_at_last)
+        ):
+            return False
+        if stamp != self.last:
+            self.last, self.seen_at_last = stamp, set()
+        self.seen_at_last.add((stream, data))
+        return True
+
+
 def pump(
     client: Any,
     container_id: str,
     sink: LineSink,
     *,
     tty: bool,
-    since: str | None,
-    tail: int | None,
+    cursor: LogCursor,
 ) -> None:
-    """Follow the logs into `sink` until the container stops; then catch up."""
+    """Follow the logs into `sink` until the container stops, then catch up on
+    what the follow may have missed; `cursor` moves along. Raises when the
+    Engine cannot be read (the cursor then says where to resume)."""
     splitter = LineSplitter(sink)
-    last = ""
-    seen_at_last: set[tuple[Stream, bytes]] = set()
-    received = 0
-    for stream, stamp, data in read_logs(
-        client, container_id, tty=tty, since=since, tail=tail, follow=True
-    ):
-        received += len(data)
-        if stamp != last:
-            last, seen_at_last = stamp, set()
-        seen_at_last.add((stream, data))
-        splitter.feed(stream, data)
-    if not tty:
-        catch_up = since if not last else docker_since(last)
-        for stream, stamp, data in read_logs(
-            client, container_id, tty=False, since=catch_up, tail=None, follow=False
-        ):
-            if stamp < last or (stamp == last and (stream, data) in seen_at_last):
-                continue
-            splitter.feed(stream, data)
-    elif tail is None:
-        # A TTY's log has no frames to line up by; skip what the follow already gave.
-        for stream, _, data in read_logs(
-            client, container_id, tty=True, since=since, tail=None, follow=False
-        ):
-            if received >= len(data):
-                received -= len(data)
-                continue
-            splitter.feed(stream, data[received:])
-            received = 0
-    splitter.flush()
+    try:
+        since, tail = cursor.start()
+        if tty:
+            # No frames to line up by: skip what was read before, by length.
+            skip = cursor.tty_bytes if cursor.since is None and cursor.tail is None else 0
+            for stream, _, data in read_logs(
+                client, container_id, tty=True, since=since, tail=tail, follow=True
+            ):
+                if skip >= len(data):
+                    skip -= len(data)
+                    continue
+                data, skip = data[skip:], 0
+                cursor.tty_bytes += len(data)
+                splitter.feed(stream, data)
+            return
+        for _ in range(2):  # the follow, then the catch-up (Docker may drop a last line)
+            for stream, stamp, data in read_logs(
+                client, container_id, tty=False, since=since, tail=tail, follow=_ == 0
+            ):
+                if cursor.fresh(stream, stamp, data):
+                    splitter.feed(stream, data)
+            since, tail = cursor.start()
+    finally:
+        splitter.flush()
 
 
 def docker_since(stamp: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shlex
 from collections.abc import Mapping
@@ -332,3 +333,49 @@ def command_text(spec: ContainerSpec) -> str:
     if spec.command:
         parts.append(shlex.join(spec.command))
     return " ".join(parts)
+
+
+def create_config(
+    spec: ContainerSpec, image_id: str, config_hash: str
+) -> tuple[dict[str, Any], list[tuple[str, list[str]]]]:
+    """The body of `POST /containers/create` for `spec`, and the networks to join
+    after creating it (API versions before 1.44 take one network at create)."""
+    labels = {**spec.labels, CONFIG_HASH: config_hash, IMAGE: image_id, **extra_labels()}
+    bindings = {
+        key: [{"HostIp": ip, "HostPort": port or ""} for ip, port in binds]
+        for key, binds in spec.ports.items()
+    }
+    networks = list(spec.networks.items())
+    host_config: dict[str, Any] = {
+        "PortBindings": bindings,
+        "Mounts": spec.mounts,
+        "NetworkMode": spec.network_mode or (networks[0][0] if networks else "default"),
+        **spec.host_options,
+    }
+    config: dict[str, Any] = {
+        "Image": spec.image,
+        "Env": spec.env_list,
+        "Labels": labels,
+        "Tty": spec.tty,
+        "OpenStdin": spec.stdin_open,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "ExposedPorts": {key: {} for key in spec.ports},
+        "StopTimeout": math.ceil(spec.stop_grace),
+        "HostConfig": host_config,
+    }
+    optional = {
+        "Cmd": spec.command,
+        "Entrypoint": spec.entrypoint,
+        "WorkingDir": spec.working_dir,
+        "User": spec.user,
+        "Hostname": spec.hostname,
+        "StopSignal": spec.stop_signal,
+        "Healthcheck": spec.healthcheck,
+    }
+    config.update({k: v for k, v in optional.items() if v is not None})
+    if networks and spec.network_mode is None:
+        first, aliases = networks[0]
+        config["NetworkingConfig"] = {"EndpointsConfig": {first: {"Aliases": aliases}}}
+        return config, networks[1:]
+    return config, []

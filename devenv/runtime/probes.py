@@ -29,6 +29,21 @@ def parse_hostport(target: str) -> tuple[str, int]:
     return (host.strip("[]") or "127.0.0.1"), int(port)
 
 
+def with_port_offset(url: str, ports: tuple[int, ...], offset: int) -> str:
+    """The URL replica n probes: when it names one of the service's own ports,
+    that port plus n-1 (where replica n listens)."""
+    parts = urlsplit(url)
+    if not offset or parts.port is None or parts.port not in ports:
+        return url
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port + offset}"
+    if parts.username:
+        netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
+    return parts._replace(netloc=netloc).geturl()
+
+
 async def http_probe(url: str, expected: int, timeout: float) -> tuple[bool, str]:
     parts = urlsplit(url)
     secure = parts.scheme == "https"

@@ -8,7 +8,9 @@ Environment, later entries winning:
   2. the project's `.env` (`Stack.variables`; as in Compose, a variable set in
      the shell keeps the shell's value);
   3. `PYTHONUNBUFFERED=1`, so Python services do not hold their logs back;
-  4. the service's Compose `environment` and `env_file` (already merged by config);
+  4. the service's Compose `environment` and `env_file` (already merged by config),
+     with the addresses of other services rewritten to where they run
+     (devenv.config.stack.addresses: `db:5432` -> `127.0.0.1:<published port>`);
   5. `x-devenv.env_file` files, in order;
   6. `x-devenv.environment`;
   7. devenv's own variables: `DEVENV_SERVICE`, `DEVENV_UNIT`, `DEVENV_REPLICA`
@@ -37,10 +39,10 @@ import shlex
 import signal
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Literal
 
-from devenv.config.model import Service
+from devenv.config.model import Service, Stack
+from devenv.config.stack.environment import service_environment
 from devenv.errors import DevenvError
 from devenv.events import Stream
 from devenv.runtime import probes, reap
@@ -87,16 +89,6 @@ def build_argv(service: Service) -> list[str]:
     return argv
 
 
-def read_env_file(path: Path, service: str) -> dict[str, str]:
-    from dotenv import dotenv_values
-
-    if not path.is_file():
-        raise DevenvError(
-            f"env_file {path} does not exist", service=service, key="x-devenv.env_file"
-        )
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
-
-
 def build_env(
     service: Service,
     variables: dict[str, str] | None,
@@ -106,8 +98,11 @@ def build_env(
     ports: tuple[int, ...],
     instance: str,
     base: dict[str, str] | None = None,
+    stack: Stack | None = None,
 ) -> dict[str, str]:
-    """The environment of one run; the merge order is in the module docstring."""
+    """The environment of one run; the merge order is in the module docstring.
+    `stack` is what the addresses in the Compose environment are rewritten
+    against (each service in its default kind); without it, only `service`."""
     local = service.local
     assert local is not None
     env = dict(os.environ if base is None else base)
@@ -116,12 +111,17 @@ def build_env(
             continue  # Compose: the shell wins over .env
         env[key] = value
     env["PYTHONUNBUFFERED"] = "1"
-    for key, maybe in service.environment.items():
-        if maybe is not None:
-            env[key] = maybe
-    for path in local.env_files:
-        env.update(read_env_file(path, service.name))
-    env.update(local.environment)
+    if stack is None:
+        stack = Stack(
+            name="",
+            project_dir=local.cwd,
+            files=(),
+            services={service.name: service},
+            variables=variables or {},
+        )
+    # Layers 4-6: the Compose environment (addresses rewritten), x-devenv.env_file,
+    # x-devenv.environment.
+    env.update(service_environment(stack, service, {}).environment)
     env["DEVENV_SERVICE"] = service.name
     env["DEVENV_UNIT"] = unit
     env["DEVENV_REPLICA"] = str(replica)
@@ -196,8 +196,7 @@ class ProcessUnit(Unit):
             raise ValueError(f"service {service.name} has no x-devenv.run")
         self.local = local
         self.argv = build_argv(service)
-        offset = replica - 1
-        self.ports = tuple(p + offset for p in local.ports)
+        self.ports = service.ports_for(replica)
         self.stop_signal = parse_signal(service.stop_signal)
         grace = service.stop_grace_period
         self.grace = DEFAULT_GRACE if grace is None else grace
@@ -244,6 +243,7 @@ class ProcessUnit(Unit):
                 ports=self.ports,
                 instance="",
                 base={},
+                stack=self.ctx.stack,
             )
         except DevenvError:
             return {}
@@ -256,9 +256,15 @@ class ProcessUnit(Unit):
     def probe_timing(self) -> ProbeTiming | None:
         ready = self.local.ready
         if ready is not None:
-            return ProbeTiming(ready.interval, ready.timeout, ready.start_period, ready.retries)
+            return ProbeTiming(
+                ready.interval,
+                ready.timeout,
+                ready.start_period,
+                ready.retries,
+                ready.health_interval or None,
+            )
         if self.ports:
-            return ProbeTiming(interval=0.02, timeout=1.0, health=False)
+            return ProbeTiming(interval=0.02, timeout=1.0, health_interval=None)
         return None
 
     # --- lifecycle ------------------------------------------------------------
@@ -285,6 +291,7 @@ class ProcessUnit(Unit):
             replica=self.replica,
             ports=self.ports,
             instance=instance,
+            stack=self.ctx.stack,
         )
         self._log_matched = False
         if self._log_pattern is not None:
@@ -411,7 +418,8 @@ class ProcessUnit(Unit):
                 port += self.replica - 1
             return await probes.tcp_probe(host, port, timeout)
         if ready.kind == "http":
-            return await probes.http_probe(ready.target, ready.status, timeout)
+            url = probes.with_port_offset(ready.target, self.local.ports, self.replica - 1)
+            return await probes.http_probe(url, ready.status, timeout)
         return await probes.cmd_probe(ready.target, self.local.cwd, self._env, timeout)
 
     # --- output -----------------------------------------------------------------

@@ -265,7 +265,7 @@ class ServicesTable(DataTable[Text]):
                 style="dim" if not starts else "",
             )
         if cid == "restarts":
-            total = sum(u.restarts for u in units)
+            total = sum(u.restarts + u.reloads for u in units)
             return Text(
                 str(total), style=resolve_style("$text-warning", variables) if total else "dim"
             )

@@ -33,6 +33,7 @@ SERVICE_KEYS = (
     "stop_grace_period",
     "networks",
     "scale",
+    "develop",
 )
 
 
@@ -87,8 +88,6 @@ def _service_view(service: dict[str, Any]) -> dict[str, Any]:
     replicas = (service.get("deploy") or {}).get("replicas")
     if replicas is not None:
         view["deploy.replicas"] = replicas
-    for watch in (service.get("develop") or {}).get("watch") or []:
-        view.setdefault("develop.watch.paths", []).append(watch.get("path"))
     return view
 
 

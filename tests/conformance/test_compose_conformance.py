@@ -136,6 +136,22 @@ CASES = [
     ("project_name", [], {"COMPOSE_PROJECT_NAME": "fromenv"}),
     ("project_name", [], {"COMPOSE_PROJECT_NAME": "Bad Name"}),  # both reject
     ("interpolation", ["-p", "Bad"], {}),  # both reject
+    ("develop", [], {}),
+    ("develop", [], {"SRC": "./source"}),
+    ("develop", ["-f", "compose.yaml"], {}),
+    ("replicas", [], {}),
+    ("replicas", [], {"WORKERS": "0", "IDLE_LOCAL": "2"}),
+    ("replicas", [], {"WORKERS": "two"}),  # both reject
+    ("port_clash", [], {}),
+    ("env_file_rules", [], {}),
+    ("env_file_rules", [], {"SHADOWED": "shell", "FROM_SHELL": "shell", "PLAIN": "shell"}),
+    # devenv always enables the `devenv` profile: the oracle is told so explicitly
+    ("devenv_profile", ["-f", "compose.images.yaml", "--profile", "devenv"], {}),
+    (
+        "devenv_profile",
+        ["-f", "compose.images.yaml", "--profile", "devenv", "--profile", "debug"],
+        {},
+    ),
 ]
 
 
@@ -169,7 +185,7 @@ def _bad_input_cases() -> list[tuple[str, dict[str, str], dict[str, str], list[s
 
 
 # Bad input devenv rejects on purpose though `docker compose config` accepts it.
-DEVENV_ONLY = {"same-host-port"}
+DEVENV_ONLY: set[str] = set()
 BAD = _bad_input_cases()
 
 
@@ -200,3 +216,27 @@ def test_edge_case_agrees(
     fixture: str, args: list[str], env: dict[str, str], tmp_path: Path
 ) -> None:
     assert_agree(FIXTURES / fixture, args, clean_env(tmp_path, env))
+
+
+def test_devenv_profile_keeps_docker_compose_happy(tmp_path: Path) -> None:
+    """A service only devenv can run (no image, no build) in the `devenv` profile:
+    plain `docker compose config` accepts the file and leaves the profile's
+    services out; devenv shows them, and agrees on everything else."""
+    assert ORACLE is not None
+    project = FIXTURES / "devenv_profile"
+    env = clean_env(tmp_path)
+    expected = run_oracle(ORACLE, project, [], env)
+    assert expected.returncode == 0, expected.stderr
+    actual = run_devenv(project, [], env)
+    assert actual.returncode == 0, actual.stderr
+    theirs, ours = json.loads(expected.stdout), json.loads(actual.stdout)
+    assert sorted(theirs["services"]) == ["api", "db"]
+    assert sorted(ours["services"]) == ["api", "db", "mailpit", "stub"]
+    assert "x-devenv" in ours["services"]["stub"] and "image" not in ours["services"]["stub"]
+    for name in ("mailpit", "stub"):
+        del ours["services"][name]
+    diff = differences(supported_view(theirs), supported_view(ours))
+    assert not diff, "supported keys differ:\n" + "\n".join(diff)
+    # With the profile, Compose refuses `stub`: it cannot run it.
+    refused = run_oracle(ORACLE, project, ["--profile", "devenv"], env)
+    assert refused.returncode != 0 and "stub" in refused.stderr

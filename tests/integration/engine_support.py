@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from devenv.config.model import (
+    BuildStep,
     Condition,
     Dependency,
     LocalProcess,
@@ -27,8 +28,10 @@ from devenv.config.model import (
     ReadyProbe,
     Service,
     Stack,
+    WatchRule,
     frozen_map,
 )
+from devenv.engine.api import UnitInfo
 from devenv.engine.supervisor import Engine, EngineOptions
 from devenv.events import Event, StateChanged, UnitState
 
@@ -82,6 +85,8 @@ def service(
     environment: Mapping[str, str] | None = None,
     stop_signal: str | None = None,
     grace: float | None = None,
+    build: tuple[BuildStep, ...] = (),
+    watch_rules: tuple[WatchRule, ...] = (),
 ) -> Service:
     deps = {
         dep: Dependency(dep, Condition(cond) if isinstance(cond, str) else cond)
@@ -98,6 +103,8 @@ def service(
         ignore=ignore,
         replicas=replicas,
         restart=restart,  # type: ignore[arg-type]
+        build=build,
+        watch_rules=watch_rules,
     )
     return Service(
         name=name,
@@ -107,6 +114,11 @@ def service(
         stop_grace_period=grace,
         local=local,
     )
+
+
+def step(run: str, *when: Path) -> BuildStep:
+    """A build step run through the shell (as `x-devenv.build` with `shell: true`)."""
+    return BuildStep(run=run, argv=("/bin/sh", "-c", run), when=tuple(when))
 
 
 def make_stack(project: Path, *services: Service, variables: dict[str, str] | None = None) -> Stack:
@@ -126,7 +138,6 @@ def fast_options(project: Path, **overrides: Any) -> EngineOptions:
         "watch_step_ms": 10,
         "backoff_base": 0.05,
         "backoff_cap": 0.2,
-        "health_interval": 0.1,
         "stop_grace": 2.0,
         "watchdog": True,
     }
@@ -170,12 +181,16 @@ async def wait_state(engine: Engine, unit: str, *states: UnitState, timeout: flo
     deadline = time.monotonic() + timeout
     while engine.state_of(unit) not in states:
         if time.monotonic() > deadline:
-            rec = engine._recs[unit]
+            now = unit_info(engine, unit)
             raise AssertionError(
                 f"timed out after {timeout}s waiting for {unit} to be {'/'.join(states)}; "
-                f"it is {rec.state} ({rec.detail})"
+                f"it is {now.state} ({now.detail})"
             )
         await asyncio.sleep(0.02)
+
+
+def unit_info(engine: Engine, unit: str) -> UnitInfo:
+    return next(u for u in engine.units() if u.name == unit)
 
 
 def free_port() -> int:

@@ -33,7 +33,8 @@ from container_helpers import (
 from devenv.config.model import Healthcheck, frozen_map
 from devenv.errors import DockerUnavailableError, ImageError, PortInUseError
 from devenv.runtime import docker_connect
-from devenv.runtime.container import ContainerUnit, down, prepare_project
+from devenv.runtime.container import ContainerUnit, prepare_project
+from devenv.runtime.docker_project import down
 
 pytestmark = pytest.mark.docker
 
@@ -523,7 +524,9 @@ async def test_cpu_and_memory_come_from_the_stats_api(
             return None if None in samples else samples  # type: ignore[return-value]
 
         (busy_cpu, busy_memory), (idle_cpu, _) = await until(both_sampled, timeout=30)
-        assert busy_cpu > 20.0 > idle_cpu  # a spinning shell against a sleeping one
+        # a spinning shell against a sleeping one (on a loaded machine the spinner
+        # gets less than a core, but far more than the sleeper)
+        assert busy_cpu > 5.0 and busy_cpu > 5 * idle_cpu
         assert busy_memory > 0
     finally:
         for unit in units:

@@ -18,6 +18,7 @@ from engine_support import (
     pid_alive,
     read_pids,
     service,
+    unit_info,
     wait_state,
     wait_until,
     write_script,
@@ -125,10 +126,10 @@ async def test_failed_dependency_leaves_dependent_waiting_with_reason(project: P
         await asyncio.wait_for(engine.start(), 10)
         await wait_state(engine, "migrate", S.CRASHED)
         await wait_state(engine, "other", S.READY)
-        await wait_until(lambda: "exit" in engine._recs["api"].detail, 5, "a reason")
+        await wait_until(lambda: "exit" in unit_info(engine, "api").detail, 5, "a reason")
         assert engine.state_of("api") == S.WAITING
-        assert "migrate" in engine._recs["api"].detail
-        assert engine._recs["api"].pid is None and not engine._recs["api"].ever_started
+        assert "migrate" in unit_info(engine, "api").detail
+        assert unit_info(engine, "api").pid is None and unit_info(engine, "api").started_at is None
         assert any("boom" in r.text for r in engine.logs("migrate"))
     finally:
         await engine.shutdown()
@@ -178,7 +179,7 @@ async def test_probes_http_tcp_cmd_log(project: Path) -> None:
             await wait_state(engine, unit, S.READY)
         await asyncio.sleep(0.3)
         assert engine.state_of("never") == S.STARTING
-        assert "status 200, expected 204" in engine._recs["never"].detail
+        assert "status 200, expected 204" in unit_info(engine, "never").detail
     finally:
         await engine.shutdown()
 
@@ -219,7 +220,7 @@ async def test_unhealthy_after_ready(project: Path) -> None:
             "api",
             f"{PY} flaky.py",
             project,
-            ready=ReadyProbe("cmd", "test -f ok", interval=0.05, retries=2),
+            ready=ReadyProbe("cmd", "test -f ok", interval=0.05, retries=2, health_interval=0.1),
         ),
     )
     engine = Engine(stack, fast_options(project))
@@ -318,6 +319,39 @@ async def test_replicas_get_offset_ports_and_replica_env(project: Path) -> None:
             lines = [r.text for r in engine.logs(f"api-{n}")]
             assert f"replica {n} port {base + n - 1}" in lines
         assert [u.ports for u in engine.units()] == [(base,), (base + 1,), (base + 2,)]
+    finally:
+        await engine.shutdown()
+
+
+async def test_each_replica_is_probed_on_its_own_port(project: Path) -> None:
+    base = free_port()
+    while not all(_free(base + i) for i in range(3)):
+        base = free_port()
+    write_script(
+        project,
+        "web.py",
+        """
+        import http.server, os, time
+        if os.environ["DEVENV_REPLICA"] == "2":
+            time.sleep(60)  # replica 2 never listens
+        server = http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])),
+                                        http.server.SimpleHTTPRequestHandler)
+        server.serve_forever()
+        """,
+    )
+    probe = ReadyProbe("http", f"http://127.0.0.1:{base}/", interval=0.05)
+    stack = make_stack(
+        project,
+        service("web", f"{PY} web.py", project, ports=(base,), replicas=3, ready=probe),
+    )
+    engine = Engine(stack, fast_options(project))
+    try:
+        await engine.start()
+        await wait_state(engine, "web-1", S.READY)
+        await wait_state(engine, "web-3", S.READY)
+        await asyncio.sleep(0.5)
+        assert engine.state_of("web-2") == S.STARTING
+        assert str(base + 1) in unit_info(engine, "web-2").detail
     finally:
         await engine.shutdown()
 
@@ -498,13 +532,13 @@ async def test_port_taken_fails_with_holder(project: Path) -> None:
     try:
         await engine.start()
         assert engine.state_of("api") == S.FAILED
-        detail = engine._recs["api"].detail
+        detail = unit_info(engine, "api").detail
         assert f"port {port}" in detail and "pid" in detail
         import os
 
         assert str(os.getpid()) in detail
         assert engine.state_of("web") == S.WAITING
-        assert "api failed" in engine._recs["web"].detail
+        assert "api failed" in unit_info(engine, "web").detail
         assert engine.failed_units() == ["api"]
     finally:
         holder.close()
@@ -517,7 +551,7 @@ async def test_command_not_found_fails(project: Path) -> None:
     try:
         await engine.start()
         assert engine.state_of("api") == S.FAILED
-        assert "command not found: no-such-command-xyz" in engine._recs["api"].detail
+        assert "command not found: no-such-command-xyz" in unit_info(engine, "api").detail
     finally:
         await engine.shutdown()
 
@@ -556,7 +590,7 @@ async def test_manual_restart_and_status_file(project: Path) -> None:
         await engine.restart(["api"])
         await wait_state(engine, "api", S.READY)
         assert engine.units()[0].pid != first and first is not None and not pid_alive(first)
-        assert engine.units()[0].restarts == 1
+        assert engine.units()[0].reloads == 1 and engine.units()[0].restarts == 0
         status = project / ".devenv" / "status.json"
         await wait_until(lambda: status.exists() and '"ready"' in status.read_text())
         assert (project / ".devenv" / "devenv.pid").exists()
@@ -583,9 +617,9 @@ async def test_docker_unavailable_fails_only_container_units(
     try:
         await asyncio.wait_for(engine.start(), 30)
         assert engine.state_of("db") == S.FAILED
-        assert engine._recs["db"].detail
+        assert unit_info(engine, "db").detail
         assert engine.state_of("api") == S.WAITING
-        assert engine._recs["api"].detail.startswith("db failed:")
+        assert unit_info(engine, "api").detail.startswith("db failed:")
         await wait_state(engine, "other", S.READY)
     finally:
         await engine.shutdown()

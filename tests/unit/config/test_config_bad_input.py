@@ -197,32 +197,96 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
         ["compose.yaml:5", "x-devenv.restart", "did you mean always?"],
     ),
     (
-        "same-host-port",
+        "xdevenv-build-step-typo",
         {
-            "compose.yaml": "services:\n  api:\n    image: x\n    ports: ['8080:80']\n"
-            "  web:\n    image: y\n    ports: ['8080:8080']\n"
+            "compose.yaml": "services:\n  api:\n    x-devenv:\n      run: ./bin/api\n"
+            "      build:\n        - run: go build -o bin/api .\n          wen: [go.mod]\n"
         },
         {},
-        ["compose.yaml:7", "service 'web'", "ports[0]", "8080", "service 'api'", "hint:"],
+        ["compose.yaml:7", "service 'api'", "x-devenv.build[0].wen", "did you mean when?"],
     ),
     (
-        "process-port-vs-container-port",
+        "xdevenv-build-mixed-list",
         {
-            "compose.yaml": "services:\n  db:\n    image: x\n    ports: ['3000:80']\n"
-            "  api:\n    x-devenv:\n      run: x\n      ports: [3000]\n"
+            "compose.yaml": "services:\n  api:\n    x-devenv:\n      run: ./bin/api\n"
+            "      build:\n        - {run: npm ci, when: [package-lock.json]}\n"
+            "        - npm run build\n"
         },
         {},
-        ["compose.yaml:8", "service 'api'", "3000", "service 'db'"],
+        ["compose.yaml:7", "x-devenv.build[1]", "hint:", "- run: npm run build"],
     ),
     (
-        "replica-ports-overlap",
+        "xdevenv-mode-container-without-image",
+        {"compose.yaml": "services:\n  api:\n    x-devenv:\n      run: x\n      mode: container\n"},
+        {},
+        ["compose.yaml:5", "service 'api'", "x-devenv.mode", "image", "hint:"],
+    ),
+    (
+        "xdevenv-mode-typo",
+        {"compose.yaml": "services:\n  api:\n    x-devenv:\n      run: x\n      mode: lcoal\n"},
+        {},
+        ["compose.yaml:5", "x-devenv.mode", "did you mean local?"],
+    ),
+    (
+        "xdevenv-handover-without-ports",
+        {"compose.yaml": "services:\n  api:\n    x-devenv:\n      run: x\n      handover: true\n"},
+        {},
+        ["compose.yaml:5", "x-devenv.handover", "x-devenv.ports", "hint:"],
+    ),
+    (
+        "xdevenv-health-interval",
         {
-            "compose.yaml": "services:\n  api:\n"
-            "    x-devenv: {run: x, ports: [3000], replicas: 3}\n"
-            "  web:\n    x-devenv:\n      run: y\n      ports: [3002]\n"
+            "compose.yaml": "services:\n  api:\n    x-devenv:\n      run: x\n"
+            "      ready: {tcp: 3000, health_interval: often}\n"
         },
         {},
-        ["compose.yaml:7", "service 'web'", "x-devenv.ports[0]", "3002", "service 'api'"],
+        ["compose.yaml:5", "x-devenv.ready.health_interval", "hint: write e.g."],
+    ),
+    (
+        "develop-watch-bad-action",
+        {
+            "compose.yaml": "services:\n  api:\n    image: x\n    develop:\n      watch:\n"
+            "        - {path: ./src, action: rebuld}\n"
+        },
+        {},
+        ["compose.yaml:6", "service 'api'", "develop.watch[0].action", "did you mean rebuild?"],
+    ),
+    (
+        "develop-watch-sync-without-target",
+        {
+            "compose.yaml": "services:\n  api:\n    image: x\n    develop:\n      watch:\n"
+            "        - {path: ./src, action: sync}\n"
+        },
+        {},
+        ["compose.yaml:6", "develop.watch[0]", "target", "hint:"],
+    ),
+    (
+        "develop-watch-unknown-key",
+        {
+            "compose.yaml": "services:\n  api:\n    image: x\n    develop:\n      watch:\n"
+            "        - path: ./src\n          action: rebuild\n          ignores: [a]\n"
+        },
+        {},
+        ["compose.yaml:8", "develop.watch[0].ignores", "did you mean ignore?"],
+    ),
+    (
+        "develop-exec-without-command",
+        {
+            "compose.yaml": "services:\n  api:\n    image: x\n    develop:\n      watch:\n"
+            "        - path: ./src\n          action: sync+exec\n          target: /app\n"
+            "          exec: {user: root}\n"
+        },
+        {},
+        ["compose.yaml:9", "develop.watch[0].exec", "needs `command`", "hint:"],
+    ),
+    (
+        "scale-and-replicas-differ",
+        {
+            "compose.yaml": "services:\n  api:\n    image: x\n    scale: 2\n"
+            "    deploy: {replicas: 3}\n"
+        },
+        {},
+        ["compose.yaml:4", "service 'api'", "scale", "deploy.replicas", "hint:"],
     ),
     (
         "broken-dotenv-line",

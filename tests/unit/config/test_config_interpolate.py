@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from devenv.config.durations import format_duration, parse_duration
-from devenv.config.interpolate import TemplateError, substitute
+from devenv.config.compose.durations import format_duration, parse_duration
+from devenv.config.compose.interpolate import TemplateError, substitute
 
 VARS = {"W": "w", "EMPTY": "", "B": "fromenv"}
 

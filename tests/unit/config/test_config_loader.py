@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config_helpers import load, write
+from config_helpers import load, run_cli, write
 
 from devenv.config import Condition, LoadOptions, load_stack
+from devenv.config.stack.port_clashes import host_port_clashes
 from devenv.errors import ConfigError, SelectionError
 
 DEMO = """\
@@ -244,7 +245,29 @@ def test_profiles_from_option_and_variable(tmp_path: Path) -> None:
     assert list(load(tmp_path).services) == ["a"]
     assert list(load(tmp_path, profiles=("dbg",)).services) == ["a", "b"]
     assert list(load(tmp_path, {"COMPOSE_PROFILES": "dbg,other"}).services) == ["a", "b", "c"]
-    assert load(tmp_path, profiles=("dbg",)).active_profiles == ("dbg",)
+    assert load(tmp_path, profiles=("dbg",)).active_profiles == ("dbg", "devenv")
+
+
+def test_the_devenv_profile_is_always_on(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n"
+            "  api:\n    image: x\n    depends_on: {stub: {condition: service_started, "
+            "required: false}}\n"
+            "  stub:\n    profiles: [devenv]\n    x-devenv: {run: python -m stub}\n"
+            "  dbg:\n    image: y\n    profiles: [debug]\n"
+        },
+    )
+    for options in ({}, {"profiles": ("debug",)}, {"profiles": ("devenv",)}):
+        stack = load(tmp_path, **options)
+        assert "stub" in stack.services
+        assert stack.active_profiles.count("devenv") == 1
+    assert list(load(tmp_path, {"COMPOSE_PROFILES": "debug"}).services) == ["api", "stub", "dbg"]
+    assert stack.service("api").depends_on["stub"].required is False
+    shown = run_cli(tmp_path, "config", "--services")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["api", "stub"]
 
 
 def test_unknown_keys_compose_supports_are_kept(tmp_path: Path) -> None:
@@ -363,7 +386,11 @@ def test_process_service_may_keep_its_container_ports_for_plain_compose(tmp_path
     assert load(tmp_path).service("api").local.ports == (8000,)  # type: ignore[union-attr]
 
 
-def test_a_port_published_twice_by_one_service_says_so(tmp_path: Path) -> None:
+def test_a_port_published_twice_by_one_service_is_found_at_start(tmp_path: Path) -> None:
+    """Compose accepts the file (Docker refuses to start it): so does loading; the
+    start's check names both entries."""
     write(tmp_path, {"compose.yaml": "services:\n  a: {image: x, ports: ['81:80', '81:90']}\n"})
-    with pytest.raises(ConfigError, match="published twice by this service"):
-        load(tmp_path)
+    (clash,) = host_port_clashes(load(tmp_path), {})
+    assert (
+        clash.message() == "host port 81/tcp is claimed twice by service 'a': ports[0] and ports[1]"
+    )

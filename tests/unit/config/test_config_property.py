@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devenv.config import LoadOptions, Stack, load_stack
-from devenv.config.interpolate import TemplateError, substitute
-from devenv.config.xdevenv import KEYS as XDEVENV_KEYS
+from devenv.config.compose.interpolate import TemplateError, substitute
+from devenv.config.stack.xdevenv import KEYS as XDEVENV_KEYS
 from devenv.errors import DevenvError
 
 KEYS = st.sampled_from(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from config_helpers import load, write
 
+from devenv.config.model import LocalProcess, WatchRule
 from devenv.errors import ConfigError
 
 
@@ -51,6 +52,27 @@ def stack_with(block: str, tmp_path: Path, extra: dict[str, str] | None = None) 
         ("{run: x, replicas: two}", "x-devenv.replicas", "whole number"),
         ("{run: x, restart: unless-stopped}", "x-devenv.restart", "no, on-failure or always"),
         ("{run: x, replica: 2}", "x-devenv.replica", "did you mean replicas?"),
+        ("{run: x, build: []}", "x-devenv.build", "not an empty list"),
+        ("{run: x, build: {run: y}}", "x-devenv.build", "a command or a list of steps"),
+        ("{run: x, build: ''}", "x-devenv.build", "must not be empty"),
+        ("{run: x, build: 'go \"build'}", "x-devenv.build", "cannot split"),
+        ("{run: x, build: [[go, build]]}", "x-devenv.build[0]", "must be a step"),
+        ("{run: x, build: [{shell: true}]}", "x-devenv.build[0]", "needs `run`"),
+        ("{run: x, build: [{run: y, shell: sometimes}]}", "x-devenv.build[0].shell", "true or"),
+        ("{run: x, build: [{run: y, when: {a: 1}}]}", "x-devenv.build[0].when", "list of"),
+        ("{run: x, build: [{run: y, when: []}]}", "x-devenv.build[0].when", "at least one"),
+        ("{run: x, build: [{run: [], when: [a]}]}", "x-devenv.build[0].run", "not be empty"),
+        ("{run: x, build: [{run: [go, [x]]}]}", "x-devenv.build[0].run[1]", "be a string"),
+        ("{run: x, buld: y}", "x-devenv.buld", "did you mean build?"),
+        ("{run: x, mode: both}", "x-devenv.mode", "use local or container"),
+        ("{run: x, mode: container}", "x-devenv.mode", "needs the service's `image`"),
+        ("{run: x, rewrite: sometimes}", "x-devenv.rewrite", "true or false"),
+        ("{run: x, handover: hold}", "x-devenv.handover", "unknown handover"),
+        ("{run: x, handover: proxy}", "x-devenv.handover", "needs x-devenv.ports"),
+        ("{run: x, ready: {tcp: 1, health_interval: -1s}}", "x-devenv.ready.health_interval", ""),
+        ("{mode: local}", "x-devenv.run", "needs `run`"),
+        ("{rewrite: false, cwd: a}", "x-devenv.run", "needs `run`"),
+        ("{}", "x-devenv.run", "needs `run`"),
     ],
 )
 def test_bad_blocks(tmp_path: Path, block: str, key: str, message: str) -> None:
@@ -101,3 +123,155 @@ def test_defaults(tmp_path: Path) -> None:
     assert local is not None
     assert (local.cwd, local.shell, local.replicas, local.restart) == (tmp_path, False, 1, "no")
     assert (local.ports, local.watch, local.ignore, local.ready) == ((), (), (), None)
+
+
+def local_of(block: str, tmp_path: Path, service: str = "api", head: str = "") -> LocalProcess:
+    write(tmp_path, {"compose.yaml": f"services:\n  {service}:\n{head}    x-devenv: {block}\n"})
+    local = load(tmp_path).service(service).local
+    assert local is not None
+    return local
+
+
+@pytest.mark.parametrize(
+    ("block", "steps"),
+    [
+        ("{run: x, build: go build -o 'bin/my api' .}", [("go", "build", "-o", "bin/my api", ".")]),
+        ("{run: x, build: [go, build, ./...]}", [("go", "build", "./...")]),
+        (
+            "{run: x, build: [{run: npm ci}, {run: 'tsc -p . && echo ok', shell: true}]}",
+            [("npm", "ci"), ("/bin/sh", "-c", "tsc -p . && echo ok")],
+        ),
+        ("{run: x, build: [{run: [cargo, build, --release]}]}", [("cargo", "build", "--release")]),
+        ("{run: x, build: [{run: [echo, 'a b'], shell: true}]}", [("/bin/sh", "-c", "echo 'a b'")]),
+    ],
+)
+def test_build_shapes(tmp_path: Path, block: str, steps: list[tuple[str, ...]]) -> None:
+    local = local_of(block, tmp_path)
+    assert [step.argv for step in local.build] == steps
+    assert all(step.when == () for step in local.build)
+
+
+def test_build_when_paths_are_watched_and_resolved(tmp_path: Path) -> None:
+    local = local_of(
+        "{run: x, cwd: app, watch: [src], build: ["
+        "{run: uv sync, when: [pyproject.toml, uv.lock]}, {run: make, when: src}]}",
+        tmp_path,
+    )
+    sync, make = local.build
+    assert sync.run == "uv sync" and sync.when == (
+        tmp_path / "pyproject.toml",
+        tmp_path / "uv.lock",
+    )
+    assert make.when == (tmp_path / "src",)
+    # src is watched once (the x-devenv rule); the lock files get rebuild rules of their own
+    assert [(r.path.name, r.action, r.source) for r in local.watch_rules] == [
+        ("src", "rebuild", "x-devenv"),
+        ("pyproject.toml", "rebuild", "x-devenv"),
+        ("uv.lock", "rebuild", "x-devenv"),
+    ]
+    assert local.watch == tuple(r.path for r in local.watch_rules)
+
+
+def test_develop_watch_keeps_each_entrys_action_and_ignores(tmp_path: Path) -> None:
+    head = (
+        "    develop:\n      watch:\n"
+        "        - {path: ./frontend, action: rebuild, ignore: [node_modules/]}\n"
+        "        - {path: ./backend, action: sync+restart, target: /app, include: '*.py'}\n"
+        "        - {path: ./schema, action: sync+exec, target: /s, exec: {command: make gen}}\n"
+        "        - {path: ./static, action: sync, target: /static}\n"
+    )
+    local = local_of("{run: x, watch: [lib], ignore: ['*.tmp']}", tmp_path, head=head)
+    rules = {rule.path.name: rule for rule in local.watch_rules}
+    assert rules["lib"] == WatchRule(tmp_path / "lib", "rebuild", ("*.tmp",))
+    assert rules["frontend"] == WatchRule(
+        tmp_path / "frontend", "rebuild", ("node_modules/", "*.tmp"), source="develop"
+    )
+    assert rules["backend"].action == "sync+restart" and rules["backend"].include == ("*.py",)
+    assert rules["schema"].exec == ("make", "gen")
+    assert rules["static"].action == "sync" and rules["static"].exec is None
+    assert local.watch == tuple(
+        tmp_path / n for n in ("lib", "frontend", "backend", "schema", "static")
+    )
+    assert local.ignore == ("*.tmp",)  # x-devenv's own list; develop's stay on their rules
+
+
+def test_mode_rewrite_handover_and_health_interval(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n"
+            "  api:\n    image: api\n    x-devenv:\n      run: x\n      mode: container\n"
+            "      ports: [3000]\n      handover: true\n      rewrite: 'false'\n"
+            "      ready: {tcp: 3000, health_interval: 0}\n"
+            "  web:\n    build: .\n    x-devenv: {run: y, ports: [4000], handover: socket}\n"
+            "  db:\n    image: pg\n    x-devenv: {rewrite: false}\n"
+            "  tool:\n    x-devenv: {run: z}\n"
+        },
+    )
+    stack = load(tmp_path)
+    api, web, db, tool = (stack.service(n) for n in ("api", "web", "db", "tool"))
+    assert (api.mode, api.kind, api.kinds, api.rewrite) == (
+        "container",
+        "container",
+        ("process", "container"),
+        False,
+    )
+    assert api.local is not None and api.local.handover == "proxy"
+    assert api.local.ready is not None and api.local.ready.health_interval == 0.0
+    assert (web.kind, web.kinds, web.rewrite) == ("process", ("process", "container"), True)
+    assert web.local is not None and web.local.handover == "socket"
+    assert (db.local, db.kind, db.kinds, db.rewrite) == (None, "container", ("container",), False)
+    assert (tool.kind, tool.kinds) == ("process", ("process",))
+    assert tool.local is not None and tool.local.handover == "off" and tool.local.build == ()
+
+
+def test_ready_health_interval_defaults_to_ten_seconds(tmp_path: Path) -> None:
+    local = local_of("{run: x, ready: {http: 'http://127.0.0.1:1/'}}", tmp_path)
+    assert local.ready is not None and local.ready.health_interval == 10.0
+
+
+def test_container_mode_has_no_local_only_warnings(tmp_path: Path) -> None:
+    """Compose ports and healthcheck are what the container uses: no warning when the
+    service runs as a container by default, one when it runs locally."""
+    service = (
+        "    image: x\n    ports: ['8080:80']\n    healthcheck: {test: [CMD, 'true']}\n"
+        "    x-devenv: {run: x%s}\n"
+    )
+    write(tmp_path, {"compose.yaml": "services:\n  a:\n" + service % ", mode: container"})
+    assert load(tmp_path).warnings == ()
+    write(tmp_path, {"compose.yaml": "services:\n  a:\n" + service % ""})
+    assert len(load(tmp_path).warnings) == 2
+
+
+def test_replicas_default_to_composes(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": (
+                Path(__file__).parents[2] / "conformance" / "fixtures" / "replicas" / "compose.yaml"
+            ).read_text()
+        },
+    )
+    stack = load(tmp_path)
+    counts = {
+        name: (
+            s.replicas,
+            s.local.replicas if s.local else None,
+            s.replica_count("process") if s.local else None,
+            s.replica_count("container"),
+        )
+        for name, s in stack.services.items()
+    }
+    assert counts == {
+        "worker": (3, 3, 3, 3),
+        "scaled": (2, 2, 2, 2),
+        "both": (2, None, None, 2),
+        "idle": (0, 0, 0, 0),
+        "off": (0, None, None, 0),
+        "own": (4, 1, 1, 4),
+    }
+    idle = stack.service("idle")
+    assert idle.replica_count() == 0
+    assert load(tmp_path, {"IDLE_LOCAL": "2"}).service("idle").replica_count() == 2
+    worker = stack.service("worker")
+    assert [worker.unit_name(n) for n in (1, 2, 3)] == ["worker-1", "worker-2", "worker-3"]

@@ -69,7 +69,7 @@ def test_environment_layers_in_documented_order(tmp_path: Path) -> None:
 
 def test_missing_env_file_is_an_error(tmp_path: Path) -> None:
     svc = make(tmp_path, env_files=(tmp_path / "missing.env",))
-    with pytest.raises(DevenvError, match="does not exist"):
+    with pytest.raises(DevenvError, match="not found"):
         build_env(svc, {}, unit="api", replica=1, ports=(), instance="x/", base={})
 
 
@@ -99,3 +99,31 @@ def test_unit_environment_shows_what_devenv_sets(tmp_path: Path) -> None:
     env = ProcessUnit(svc, 1, ctx).environment
     assert env["X"] == "1" and env["A"] == "service" and env["DEVENV_UNIT"] == "api"
     assert "PATH" not in env
+
+
+def test_compose_addresses_are_rewritten_for_the_process(tmp_path: Path) -> None:
+    """The Compose environment addresses postgres the container way; the process
+    gets the published port on 127.0.0.1, and x-devenv.environment still wins."""
+    from devenv.config import LoadOptions, load_stack
+
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  postgres:\n    image: postgres:16-alpine\n    ports: ['127.0.0.1:15432:5432']\n"
+        "  api:\n    image: api\n"
+        "    environment:\n      DATABASE_URL: postgresql://app:dev@postgres:5432/app\n"
+        "      CACHE: postgres:5432\n"
+        "    x-devenv: {run: x, environment: {CACHE: mine}}\n"
+    )
+    stack = load_stack(LoadOptions(cwd=tmp_path, environ={"PATH": "/bin"}))
+    env = build_env(
+        stack.service("api"),
+        dict(stack.variables),
+        unit="api",
+        replica=1,
+        ports=(),
+        instance="x/",
+        base={},
+        stack=stack,
+    )
+    assert env["DATABASE_URL"] == "postgresql://app:dev@127.0.0.1:15432/app"
+    assert env["CACHE"] == "mine"
