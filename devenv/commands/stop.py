@@ -43,23 +43,29 @@ def run(args: argparse.Namespace) -> int:
     if services:
         from devenv.control.oneshot import connect
 
-        session = connect(args)
-        answer = session.post("/v1/stop", {"units": services}, timeout=None)
+        answer = connect(args).post("/v1/stop", {"units": services}, timeout=None)
         if getattr(args, "json", False):
             print(json.dumps(answer))
         else:
             print(f"stopped {', '.join(answer['units'])}")
         return 0
 
-    from devenv.control.oneshot import live_pid
+    from devenv.control.oneshot import find_session, live_pid
 
     state_dir = state_dir_of(args)
-    pid = live_pid(state_dir)
-    if pid is None:
-        print("devenv is not running for this project")
-        return 0
-    print(f"stopping devenv (pid {pid})…", flush=True)
-    os.kill(pid, signal.SIGTERM)
+    session = find_session(state_dir)
+    if session is not None:
+        # The session says who it is: no signal to a pid a stale file names
+        pid = int(session.post("/v1/shutdown", {"force": False})["pid"])
+        print(f"stopping devenv (pid {pid})…", flush=True)
+    else:
+        found = live_pid(state_dir)
+        if found is None or not _is_devenv(found):
+            print("devenv is not running for this project")
+            return 0
+        pid = found
+        print(f"stopping devenv (pid {pid})…", flush=True)
+        os.kill(pid, signal.SIGTERM)
     if _wait_gone(pid, args.timeout):
         print("stopped")
         return 0
@@ -70,6 +76,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _wait_gone(pid, 5.0)
     return 1
+
+
+def _is_devenv(pid: int) -> bool:
+    """Whether `pid` still runs devenv (a pid file can outlive its process, and the
+    pid be given to another)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"devenv" in f.read()
+    except OSError:
+        return not os.path.isdir("/proc")
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
