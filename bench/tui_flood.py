@@ -77,13 +77,13 @@ def write_stack(root: Path, services: dict[str, str]) -> None:
 class Terminal:
     """devenv in a pty; a reader thread keeps every byte it writes."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, args: tuple[str, ...] = ()) -> None:
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
         env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
         env.pop("NO_COLOR", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "devenv"],
+            [sys.executable, "-m", "devenv", *args],
             cwd=cwd,
             stdin=slave,
             stdout=slave,
@@ -154,8 +154,37 @@ class Terminal:
                 self.proc.wait()
 
 
-def measure(cwd: Path, ready_marker: bytes, seconds: float, settle: float) -> dict[str, float]:
-    term = Terminal(cwd)
+def measure(
+    cwd: Path, ready_marker: bytes, seconds: float, settle: float, attached: bool = False
+) -> dict[str, float]:
+    """Keypress latency in the UI: devenv's own (in-process engine), or with
+    `attached`, `devenv attach` on a session started with `devenv start -d`."""
+    session = None
+    if attached:
+        started = subprocess.run(
+            [sys.executable, "-m", "devenv", "start", "-d"], cwd=cwd, capture_output=True
+        )
+        if started.returncode != 0:
+            raise SystemExit(f"devenv start -d failed: {started.stderr.decode()}")
+        pid = int((cwd / ".devenv" / "devenv.pid").read_text())
+        session = psutil.Process(pid)
+        session_cpu_start = session.cpu_times()
+    try:
+        result = _measure(cwd, ready_marker, seconds, settle, ("attach",) if attached else ())
+    finally:
+        if session is not None:
+            cpu = session.cpu_times()
+            used = cpu.user + cpu.system - session_cpu_start.user - session_cpu_start.system
+            subprocess.run([sys.executable, "-m", "devenv", "stop"], cwd=cwd, capture_output=True)
+    if session is not None:
+        result["session_cpu_seconds"] = round(used, 2)
+    return result
+
+
+def _measure(
+    cwd: Path, ready_marker: bytes, seconds: float, settle: float, args: tuple[str, ...]
+) -> dict[str, float]:
+    term = Terminal(cwd, args)
     me = psutil.Process(term.proc.pid)
     if not term.wait_for(ready_marker, 0, 30):
         term.quit()
@@ -243,6 +272,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--idle-settle", type=float, default=62, help="seconds before idle CPU")
+    parser.add_argument(
+        "--attached",
+        action="store_true",
+        help="only the flood, in-process and then with `devenv attach` on `start -d`",
+    )
     args = parser.parse_args()
     py = sys.executable
     results: dict[str, object] = {"rate": args.rate, "seconds": args.seconds}
@@ -259,6 +293,24 @@ def main() -> None:
             flood_dir,
             {"flood": f"{py} flood.py {args.rate} {args.seconds} 2", "quiet": f"{py} quiet.py"},
         )
+        if args.attached:
+            # the flood starts 4 s in: `start -d`, then the UI attaches
+            write_stack(
+                flood_dir,
+                {
+                    "flood": f"{py} flood.py {args.rate} {args.seconds} 4",
+                    "quiet": f"{py} quiet.py",
+                },
+            )
+            results["flood"] = measure(flood_dir, b"2/2", args.seconds, 2.5)
+            print("flood, keys, in-process:", results["flood"], flush=True)
+            results["flood_attached"] = measure(
+                flood_dir, b"2/2", args.seconds, 0.5, attached=True
+            )
+            print("flood, keys, attached:  ", results["flood_attached"], flush=True)
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=2))
+            return
         results["idle_no_input"] = idle_cpu(idle_dir, 10, args.idle_settle)
         print("idle, no input:", results["idle_no_input"], flush=True)
         results["idle"] = measure(idle_dir, b"10/10", args.seconds, 1)

@@ -12,14 +12,37 @@ from types import ModuleType
 from devenv import __version__
 from devenv.errors import DevenvError
 
-COMMANDS = ("start", "stop", "down", "status", "logs", "config", "init", "doctor")
+COMMANDS = (
+    "start",
+    "attach",
+    "stop",
+    "restart",
+    "wait",
+    "status",
+    "logs",
+    "mcp",
+    "down",
+    "config",
+    "init",
+    "doctor",
+)
 
 DESCRIPTION = """\
 A local development environment: infrastructure in containers, your services
 as local processes with hot reload, all in one terminal.
 
 With no command, `devenv` is `devenv start`: it opens the terminal UI on the
-whole stack (or prints logs when there is no terminal)."""
+whole stack (or prints logs when there is no terminal). `devenv start -d` runs
+the session in the background; `devenv attach`, `restart`, `stop SERVICE`,
+`wait`, `status`, `logs` and `mcp` talk to the running session through its
+control socket (.devenv/control.sock).
+
+Exit status (every command; each one's --help says which apply):
+  0    done
+  1    failed: a service failed (named, with the reason), bad input, an error
+  2    bad usage; for `wait` and `start -d --timeout`, the timeout ran out
+  3    no devenv session is running for this project (commands that need one)
+  130  interrupted (Ctrl-C)"""
 
 
 def _command_module(name: str) -> ModuleType:
@@ -77,7 +100,25 @@ def add_project_options(parser: argparse.ArgumentParser, *, top_level: bool = Tr
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+_VALUED = frozenset({"-f", "--file", "-p", "--project-name", "--env-file", "--profile"})
+
+
+def command_named(args: Sequence[str]) -> str | None:
+    """The subcommand on this command line, if it names one (options before it
+    and their values skipped), so that only its module is imported and its
+    parser built: `devenv status` then costs little more than Python's start-up."""
+    skip = False
+    for token in args:
+        if skip:
+            skip = False
+        elif token in _VALUED:
+            skip = True
+        elif not token.startswith("-"):
+            return token if token in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="devenv",
         description=DESCRIPTION,
@@ -86,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"devenv {__version__}")
     add_project_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         module = _command_module(name)
         sub_parser = module.add_parser(sub)
         add_project_options(sub_parser, top_level=False)
@@ -96,10 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(command_named(args_list))
     args = parser.parse_args(args_list)
     if args.command is None:
-        args = parser.parse_args([*args_list, "start"])
+        args = build_parser("start").parse_args([*args_list, "start"])
     module: ModuleType = args._module
     try:
         result: int = module.run(args)

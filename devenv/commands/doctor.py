@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from devenv.commands.init import (
     EnvFiles,
@@ -25,9 +25,11 @@ from devenv.commands.init import (
     read_keys,
 )
 from devenv.commands.scope import Uses
-from devenv.config.model import Service, Stack
 from devenv.errors import DevenvError, SelectionError
 from devenv.secrets import is_placeholder, is_secret_name
+
+if TYPE_CHECKING:  # the model is loaded when doctor runs, not when the CLI parses
+    from devenv.config.model import Service, Stack
 
 MIN_PYTHON = (3, 11)
 Level = Literal["ok", "warn", "FAIL", "skip"]

@@ -130,8 +130,16 @@ _DETAILED = frozenset({UnitState.WAITING, UnitState.FAILED, UnitState.BACKOFF})
 
 
 async def run_headless(
-    engine: Engine, services: Sequence[str], out: IO[bytes] | None = None
+    engine: Engine,
+    services: Sequence[str],
+    out: IO[bytes] | None = None,
+    *,
+    stay: bool = False,
+    log_lines: bool = True,
 ) -> int:
+    """Run the session until a signal (or, unless `stay`, until nothing runs any
+    more). Without `log_lines`, only devenv's own lines are printed (a detached
+    session's output file: the services' logs are in .devenv/logs)."""
     loop = asyncio.get_running_loop()
     stream = out or sys.stdout.buffer
     printer = Printer(stream, engine.unit_names(), use_color(sys.stdout) and out is None)
@@ -151,11 +159,12 @@ async def run_headless(
 
     def on_event(event: Event) -> None:
         printer.event(event)
-        if isinstance(event, StateChanged) and engine.settled():
+        if isinstance(event, StateChanged) and not stay and engine.settled():
             finished.set()
 
     engine.subscribe(on_event, lines=False)
-    engine.subscribe_log_batches(printer.lines)
+    if log_lines:
+        engine.subscribe_log_batches(printer.lines)
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     for sig in handled:
         loop.add_signal_handler(sig, on_signal)

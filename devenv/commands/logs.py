@@ -1,9 +1,14 @@
-"""`devenv logs [SERVICE...]`: the logs devenv keeps in `.devenv/logs/`.
+"""`devenv logs [SERVICE...]`: services' output, merged by time.
 
-A unit's log is its rotated files, oldest first (`<unit>.log.2`, `.log.1`,
-then `<unit>.log`); lines of several units are merged by time. `--follow`
-keeps following the files as the running devenv appends to them, across
-rotations too.
+From the running session when there is one (its ring buffer: the last 10,000
+lines of each unit; `--follow` streams new lines as they come), else from the
+files devenv keeps in `.devenv/logs/` (a unit's rotated files oldest first:
+`<unit>.log.2`, `.log.1`, then `<unit>.log`; `--follow` follows them, also
+across rotations). `--since` takes a duration back from now (30s, 5m, 1h30m) or a
+time (2026-11-22T10:00:00); `--grep` a regular expression (Python syntax).
+
+Exit status: 0 (also when there is nothing to show); 1 an unknown service or a
+bad --since/--grep.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from typing import Any
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
-        "logs", help="show services' logs", description=__doc__
+        "logs",
+        help="show services' logs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("services", nargs="*", metavar="SERVICE", help="default: all")
     # -f is --file (the Compose file) everywhere, as in `docker compose -f`
@@ -31,23 +39,29 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "-n", "--tail", type=int, default=None, metavar="N", help="only the last N lines"
     )
     parser.add_argument("-t", "--timestamps", action="store_true", help="show the time of lines")
+    parser.add_argument(
+        "--since", metavar="WHEN", help="only lines from then on: 5m, 1h30m, or an ISO time"
+    )
+    parser.add_argument("--grep", metavar="REGEX", help="only lines matching this expression")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line: {ts, unit, stream, text} (ts in epoch seconds)",
+    )
     return parser
 
 
 def unit_files(log_dir: Path, services: list[str]) -> dict[str, Path]:
-    """unit name -> its current log file (which may be rotated away for now),
-    for these services (all when empty)."""
+    """unit name -> current log file, for these services (all when empty)."""
     found: dict[str, Path] = {}
     if not log_dir.is_dir():
         return found
-    for path in sorted(log_dir.iterdir()):
-        unit, dot, rest = path.name.partition(".log")
-        if not dot or (rest and not (rest[:1] == "." and rest[1:].isdigit())):
-            continue
+    for path in sorted(log_dir.glob("*.log")):
+        unit = path.name[: -len(".log")]
         if not services or any(
             unit == s or re.fullmatch(re.escape(s) + r"-\d+", unit) for s in services
         ):
-            found[unit] = log_dir / f"{unit}.log"
+            found[unit] = path
     return found
 
 
@@ -61,6 +75,73 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from devenv.commands.args import since_of
+    from devenv.control.oneshot import find_session
+    from devenv.control.paths import state_dir_of
+
+    since = since_of(getattr(args, "since", None), time.time())
+    grep = _pattern(getattr(args, "grep", None))
+    session = find_session(state_dir_of(args))
+    if session is not None:
+        return _live(session, args, since)
+    return _from_files(args, since, grep)
+
+
+def _pattern(grep: str | None) -> re.Pattern[str] | None:
+    if not grep:
+        return None
+    try:
+        return re.compile(grep)
+    except re.error as error:
+        from devenv.errors import DevenvError
+
+        raise DevenvError(f"--grep {grep!r} is not a regular expression: {error}") from None
+
+
+def _live(session: Any, args: argparse.Namespace, since: float | None) -> int:
+    """From the session's ring buffers (and, with --follow, its live output)."""
+    import json
+
+    services: list[str] = list(args.services or [])
+    query = {"unit": services or None, "since": since, "grep": args.grep or None}
+    if args.tail is not None:
+        query["limit"] = max(args.tail, 0)
+    names = [u["name"] for u in session.get("/v1/units")]
+    width = max([len(n) for n in names] + [1])
+    out = sys.stdout
+
+    def show(record: dict[str, Any]) -> None:
+        if args.json:
+            out.write(json.dumps({k: record[k] for k in ("ts", "unit", "stream", "text")}) + "\n")
+            return
+        prefix = f"{record['unit']:<{width}} | "
+        if args.timestamps:
+            prefix = f"{_local_time(record['ts'])} {prefix}"
+        out.write(prefix + record["text"] + "\n")
+
+    if not args.follow:
+        for record in session.get("/v1/logs", **query):
+            show(record)
+        out.flush()
+        return 0
+    try:
+        for record in session.stream("/v1/logs", follow=1, **query):
+            if record.get("type") == "LogRecord":
+                show(record)
+                out.flush()
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _local_time(ts: float) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    return f"{stamp}.{int(ts % 1 * 1000):03d}"
+
+
+def _from_files(args: argparse.Namespace, since: float | None, grep: re.Pattern[str] | None) -> int:
+    """From the files in .devenv/logs: a unit's rotated files oldest first, the
+    units merged by time one line at a time (nothing is loaded whole)."""
     from devenv.commands.common import load
 
     stack = load(args)
@@ -75,7 +156,8 @@ def _run(args: argparse.Namespace) -> int:
     width = max([len(u) for u in files] + [1])
     offsets = {unit: _position(path) for unit, path in files.items()}
     streams = [
-        _entries(unit, order, path, width, args) for order, (unit, path) in enumerate(files.items())
+        _entries(unit, order, path, width, args, since, grep)
+        for order, (unit, path) in enumerate(files.items())
     ]
     merged: Iterator[tuple[str, int, str]] = heapq.merge(*streams)
     if args.tail is not None:
@@ -86,17 +168,23 @@ def _run(args: argparse.Namespace) -> int:
     out.flush()
     if args.follow:
         try:
-            _follow(log_dir, services, args, offsets)
+            _follow(log_dir, services, args, offsets, grep)
         except KeyboardInterrupt:
             return 0
     return 0
 
 
 def _entries(
-    unit: str, order: int, current: Path, width: int, args: Any
+    unit: str,
+    order: int,
+    current: Path,
+    width: int,
+    args: Any,
+    since: float | None,
+    grep: re.Pattern[str] | None,
 ) -> Iterator[tuple[str, int, str]]:
-    """(time, order, printed line) of every line of a unit's files, oldest first:
-    one stream per unit, for a merge that holds one line per unit at a time."""
+    """(time, order, printed line) of every wanted line of a unit's files, oldest
+    first: one stream per unit, for a merge that holds one line per unit at a time."""
     from devenv.engine.logs import file_paths, parse_file_line
 
     for path in file_paths(current):
@@ -104,14 +192,36 @@ def _entries(
             with open(path, encoding="utf-8", errors="replace") as f:
                 for line in f:
                     parsed = parse_file_line(line)
-                    if parsed:
+                    if parsed and _wanted(parsed, since, grep):
                         yield parsed[0], order, _format(unit, parsed, width, args)
         except OSError:
             continue
 
 
+def _wanted(
+    parsed: tuple[str, str, str], since: float | None, grep: re.Pattern[str] | None
+) -> bool:
+    if grep is not None and not grep.search(parsed[2]):
+        return False
+    return since is None or _file_time(parsed[0]) >= since
+
+
+def _file_time(stamp: str) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return 0.0
+
+
 def _format(unit: str, parsed: tuple[str, str, str], width: int, args: Any) -> str:
-    stamp, _, text = parsed
+    stamp, stream, text = parsed
+    if getattr(args, "json", False):
+        import json
+
+        record = {"ts": _file_time(stamp), "unit": unit, "stream": stream, "text": text}
+        return json.dumps(record) + "\n"
     prefix = f"{unit:<{width}} | "
     if args.timestamps:
         prefix = f"{stamp.replace('T', ' ')} {prefix}"
@@ -128,7 +238,11 @@ def _position(path: Path) -> tuple[int, int]:
 
 
 def _follow(
-    log_dir: Path, services: list[str], args: Any, positions: dict[str, tuple[int, int]]
+    log_dir: Path,
+    services: list[str],
+    args: Any,
+    positions: dict[str, tuple[int, int]],
+    grep: re.Pattern[str] | None,
 ) -> None:
     """Print what is appended, every 0.2 s. After a rotation the rest of the file
     that was followed (now `.log.1`, or further if it rotated again) is read
@@ -164,7 +278,7 @@ def _follow(
                     end = len(data)  # a rotated file is complete
                 for line in data[:end].decode("utf-8", "replace").splitlines():
                     parsed = parse_file_line(line)
-                    if parsed:
+                    if parsed and _wanted(parsed, None, grep):
                         sys.stdout.write(_format(unit, parsed, width, args))
                         wrote = True
                 positions[unit] = (stat.st_ino, begin + end)

@@ -137,9 +137,10 @@ class UnitRunner:
         self.kind: Kind = kind or service.kind
         self.name = service.unit_name(replica, self.kind)
         self.unit: Unit | None = None
-        # The unit's state: written by this runner's own task only.
-        self.state = S.PENDING
-        self.detail = ""
+        # The unit's state: written by this runner's own task only. A session holds
+        # the whole stack; what was not asked to start shows as not started.
+        self.state = S.STOPPED
+        self.detail = "not started"
         self.exit_code: int | None = None
         self.health: str | None = None
         self.started_at: float | None = None

@@ -9,6 +9,7 @@ handed to the log view in one `LogsArrived` batch per frame.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import heapq
 import threading
@@ -16,6 +17,7 @@ import time
 import webbrowser
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 
 from textual import on, work
@@ -67,6 +69,9 @@ class Options:
     # Process-wide GC tuning, for the CLI only: under a log flood, full collections
     # over Textual's object graph stalled frames for 100+ ms.
     tune_gc: bool = False
+    # A session in another process (`devenv attach`): the app does not start the
+    # engine, and quitting detaches, leaving the session running.
+    attached: bool = False
 
 
 @dataclass
@@ -205,7 +210,8 @@ class DevenvApp(App[int]):
     @work(exit_on_error=False, group="engine")
     async def _start_engine(self) -> None:
         try:
-            await self.engine.start(self.services)
+            if not self.options.attached:
+                await self.engine.start(self.services)
         except Exception as error:  # shown, not fatal: the user may fix and restart
             self.start_error = str(error)
             self.notify(str(error), title="start failed", severity="error", timeout=30)
@@ -612,6 +618,9 @@ class DevenvApp(App[int]):
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
     async def action_quit(self) -> None:
+        if self.options.attached:  # detach: the session goes on
+            self.exit(0)
+            return
         if self._quitting:
             if not self._forced:
                 self._forced = True
@@ -694,17 +703,24 @@ def make_app(
     return DevenvApp(engine, services, options)
 
 
-def run_tui(engine: EngineAPI, services: Sequence[str]) -> int:
+def run_tui(
+    engine: EngineAPI,
+    services: Sequence[str],
+    *,
+    around: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+) -> int:
     """Run the UI on a fresh loop; the engine lives on the same loop and is always
-    shut down before this returns, even if the app fails."""
+    shut down before this returns, even if the app fails. `around` is entered on
+    that loop for the session's life (the control socket's server)."""
     app = make_app(engine, services, tune_gc=True)
 
     async def main() -> int:
-        try:
-            await app.run_async()
-        finally:
-            if not app.engine_stopped:
-                await engine.shutdown()
+        async with around() if around is not None else contextlib.nullcontext():
+            try:
+                await app.run_async()
+            finally:
+                if not app.engine_stopped:
+                    await engine.shutdown()
         return app.return_code or 0
 
     return asyncio.run(main())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from devenv.events import UnitState
+from devenv.secrets import MASK as MASK  # re-exported: the UI's names
+from devenv.secrets import SecretMasker as SecretMasker
 from devenv.secrets import is_secret_name
 
-MASK = "••••••"
 DASH = "\N{EN DASH}"  # an empty cell
 
 # States that are on their way somewhere: they get a spinner.
@@ -86,29 +87,6 @@ def mask_environment(
         (name, MASK if value and is_secret_name(name) else masker.mask(value) if masker else value)
         for name, value in environment
     ]
-
-
-class SecretMasker:
-    """Replaces every occurrence of the given values with a mask, in one regex pass."""
-
-    def __init__(self, secrets: Sequence[str] = ()) -> None:
-        # Longest first so a secret that contains another is masked whole. Very short
-        # values would mask half the log ("1", "ab"), so they are left alone; and a
-        # value only counts where it stands on its own, so a password "dev" masks
-        # "app:dev@db" but not the "dev" inside "devenv-demo".
-        values = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
-        alternatives = "|".join(re.escape(v) for v in values)
-        self._pattern = (
-            re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])") if values else None
-        )
-
-    def __bool__(self) -> bool:
-        return self._pattern is not None
-
-    def mask(self, text: str) -> str:
-        if self._pattern is None:
-            return text
-        return self._pattern.sub(MASK, text)
 
 
 def state_glyph(state: UnitState, frame: int | None) -> str:

@@ -68,7 +68,7 @@ def test_status_logs_and_stop(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     after = cli(tmp_path, "status")
-    assert after.returncode == 1 and "not running" in after.stdout
+    assert after.returncode == 3 and "not running" in after.stdout
     assert "stopped" in after.stdout
 
 
