@@ -20,7 +20,6 @@ from conftest import TEST_LABELS
 from container_helpers import cleanup, free_port, project_name
 
 from devenv.config import LoadOptions, load_stack
-from devenv.engine.statefile import PID_FILE
 from devenv.runtime.base import UnitContext
 from devenv.runtime.container import ContainerUnit, prepare_project
 
@@ -325,9 +324,16 @@ async def test_docker_compose_and_devenv_share_the_volume(
 def test_down_refuses_while_devenv_runs_for_the_project(demo: Path) -> None:
     state = demo / ".devenv"
     state.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # a session is whoever holds the project's lock (a pid file alone proves nothing)
+    hold = (
+        "import sys, time; from pathlib import Path; from devenv.engine.lock import SessionLock;"
+        "SessionLock(Path(sys.argv[1])).acquire(); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(state)], stdout=subprocess.PIPE, text=True
+    )
     try:
-        (state / PID_FILE).write_text(f"{holder.pid}\n")
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         result = devenv(demo, "down")
     finally:
         holder.kill()

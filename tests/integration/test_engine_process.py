@@ -27,6 +27,7 @@ from engine_support import (
 
 from devenv.config.model import ReadyProbe
 from devenv.engine.supervisor import Engine
+from devenv.errors import PortInUseError
 from devenv.events import StateChanged, UnitState
 
 S = UnitState
@@ -521,6 +522,8 @@ async def test_garbage_output_is_survived(project: Path) -> None:
 
 
 async def test_port_taken_fails_with_holder(project: Path) -> None:
+    import os
+
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     holder.bind(("127.0.0.1", 0))
@@ -528,21 +531,33 @@ async def test_port_taken_fails_with_holder(project: Path) -> None:
     port = holder.getsockname()[1]
     stack = make_stack(
         project,
-        service("api", f"{PY} server.py {port}", project, ports=(port,)),
+        service("api", f"{PY} sleeper.py", project, ports=(port,)),
         service("web", f"{PY} sleeper.py", project, depends={"api": "service_started"}),
     )
     engine = Engine(stack, fast_options(project))
     try:
+        # before anything starts (the pre-flight): nothing is launched
+        with pytest.raises(PortInUseError, match=f"port {port}/tcp is already in use by pid"):
+            await engine.start()
+        assert engine.failed_units() == [] and unit_info(engine, "api").pid is None
+        # taken later (the pre-flight passed, then someone took it): the unit fails
+        # naming the holder, and what depends on it waits, saying why
+        holder.close()
         await engine.start()
+        await wait_state(engine, "web", S.READY)
+        await engine.stop(["api"])
+        holder = socket.socket()
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        await engine.restart(["api"])
         assert engine.state_of("api") == S.FAILED
         detail = unit_info(engine, "api").detail
-        assert f"port {port}" in detail and "pid" in detail
-        import os
-
-        assert str(os.getpid()) in detail
-        assert engine.state_of("web") == S.WAITING
-        assert "api failed" in unit_info(engine, "web").detail
+        assert f"port {port}" in detail and str(os.getpid()) in detail
         assert engine.failed_units() == ["api"]
+        await engine.restart(["web"])
+        await wait_state(engine, "web", S.WAITING)
+        assert "api failed" in unit_info(engine, "web").detail
     finally:
         holder.close()
         await engine.shutdown()
