@@ -304,9 +304,7 @@ def main() -> None:
             )
             results["flood"] = measure(flood_dir, b"2/2", args.seconds, 2.5)
             print("flood, keys, in-process:", results["flood"], flush=True)
-            results["flood_attached"] = measure(
-                flood_dir, b"2/2", args.seconds, 0.5, attached=True
-            )
+            results["flood_attached"] = measure(flood_dir, b"2/2", args.seconds, 0.5, attached=True)
             print("flood, keys, attached:  ", results["flood_attached"], flush=True)
             if args.json:
                 args.json.write_text(json.dumps(results, indent=2))

@@ -52,7 +52,7 @@ from devenv.runtime.handover import Handover
 
 log = logging.getLogger("devenv.engine")
 S = UnitState
-HANDOVER_PROBE = 0.005  # seconds between readiness checks of a handover's new instance
+HANDOVER_PROBE = 0.002  # seconds between readiness checks of a handover's new instance
 T = TypeVar("T")
 
 
@@ -632,8 +632,8 @@ class UnitRunner:
         new connections once it is ready, and the old one stops when its own are
         done (or after its grace period): no connection is refused meanwhile."""
         assert self.handover is not None and self.unit is not None
-        if command.op == Op.RELOAD and self._builder() is None:
-            await self._quiet_window(command)
+        # No quiet window: the old instance serves on, so the new one starts at
+        # once (a reload costs its boot); changes during its boot make one more.
         new = self._new_unit()
         self._set_detail("starting the new instance; the old one serves")
         self._reload_joins = False  # a change now needs one more instance after this one
