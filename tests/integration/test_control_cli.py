@@ -39,7 +39,8 @@ def test_detached_session_from_start_to_stop(project: Path) -> None:  # noqa: F8
     assert state["running"] is True and state["pid"] == session_pid(project)
     units = {u["name"]: u for u in state["units"]}
     assert units["api"]["state"] == "ready" and units["worker"]["state"] == "ready"
-    assert units["broken"]["state"] == "pending"  # not selected, not started
+    assert units["broken"]["state"] == "stopped"  # not selected, not started
+    assert units["broken"]["detail"] == "not started"
     env = dict(units["api"]["environment"])
     assert env["API_TOKEN"] == "••••••"  # masked in the CLI's output too
     assert SECRET not in json.dumps(state)

@@ -61,7 +61,7 @@ def test_mcp_tools_against_a_running_session(project: Path) -> None:  # noqa: F8
             states = {s["name"]: s for s in listed["services"]}
             assert states["api"]["state"] == "ready" and states["api"]["mode"] == "local"
             assert states["broken"]["state"] == "crashed"
-            assert states["never"]["state"] == "pending"
+            assert states["never"]["state"] == "stopped"  # not started
 
             restarted = payload(await client.call_tool("restart_service", {"services": ["api"]}))
             assert restarted["done"] == "restart"
