@@ -152,9 +152,11 @@ class ProjectEvents:
             except Exception as error:  # any failure to reach or read the Engine
                 if self._closed.is_set():
                     return
+                from devenv.errors import DevenvError
                 from devenv.runtime.docker_connect import short_reason
 
-                reason = short_reason(error)
+                # one line for the header and `devenv status` (no hint: the state says it)
+                reason = error.message if isinstance(error, DevenvError) else short_reason(error)
             self._call(self._connection, "unreachable", reason, False)
             if self._closed.wait(backoff):
                 return
