@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
-from devenv.events import UnitState
+from devenv.engine.api import Kind, UnitInfo
+from devenv.events import ACTIVE_STATES, UnitState
 from devenv.secrets import is_secret_name
 
 MASK = "••••••"
@@ -23,6 +25,13 @@ CHANGING_STATES = frozenset(
         UnitState.BUILDING,
     }
 )
+
+# States in which a unit has a running instance whose health, CPU and memory mean
+# something. Anything else (crashed, stopped, backing off, waiting) shows dashes.
+LIVE_STATES = ACTIVE_STATES | {UnitState.STOPPING}
+
+# How a user names the two kinds (`devenv start --local api --container worker`).
+MODE_LABEL: dict[Kind, str] = {"process": "local", "container": "container"}
 
 # Theme variables, so dark and light themes both read well.
 STATE_STYLE: dict[UnitState, str] = {
@@ -164,3 +173,42 @@ def prefix_colour(name: str) -> str:
     # A stable hash (not hash(), which is salted per process) so colours survive restarts.
     total = sum(name.encode())
     return PREFIX_COLOURS[total % len(PREFIX_COLOURS)]
+
+
+def without_stale_figures(unit: UnitInfo) -> UnitInfo:
+    """A unit with no running instance shows no health, CPU or memory (the last
+    sample of a crashed process is not its current use)."""
+    if unit.state in LIVE_STATES or (
+        unit.health is None and unit.cpu_percent is None and unit.memory_bytes is None
+    ):
+        return unit
+    return replace(unit, health=None, cpu_percent=None, memory_bytes=None)
+
+
+def can_run_as(unit: UnitInfo) -> tuple[Kind, ...]:
+    """The kinds the unit's service can run as (its current kind when the engine
+    says nothing)."""
+    return unit.modes or (unit.kind,)
+
+
+def other_kind(unit: UnitInfo) -> Kind | None:
+    """The kind the service could switch to, or None when it has one way to run."""
+    other: Kind = "container" if unit.kind == "process" else "process"
+    return other if other in can_run_as(unit) else None
+
+
+def single_mode_reason(unit: UnitInfo) -> str:
+    """Why `m` cannot switch this service."""
+    if can_run_as(unit) == ("process",):
+        return f"{unit.service} has no image or build: it can only run locally"
+    return f"{unit.service} has no x-devenv block: it can only run as a container"
+
+
+def build_label(build: str | None) -> tuple[str, str] | None:
+    """A short marker for a build running or failed beside a serving instance, and
+    its style: ("building", warning) or ("build failed", error)."""
+    if not build:
+        return None
+    if build.startswith("build failed"):
+        return "build failed", "bold $text-error"
+    return build.split(":", 1)[0], "$text-warning"

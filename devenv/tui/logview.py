@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
@@ -27,6 +26,7 @@ from textual.strip import Strip
 
 from devenv.events import LogRecord, Stream
 from devenv.tui.format import SecretMasker, prefix_colour
+from devenv.tui.keys import bindings
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 CONTROL = re.compile("[\x00-\x08\x0b-\x1a\x1c-\x1f]")
@@ -78,9 +78,7 @@ class LogView(ScrollView, can_focus=True):
     }
     """
 
-    BINDINGS = [
-        Binding("end", "follow", "Follow", show=False),
-    ]
+    BINDINGS = bindings("logview")
 
     class FollowChanged(Message):
         """Follow mode or the count of unseen lines changed (coalesced)."""
