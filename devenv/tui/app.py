@@ -342,14 +342,9 @@ class DevenvApp(App[int]):
         lines = []
         if status.docker == "unreachable":
             detail = f": {status.docker_detail}" if status.docker_detail else ""
-            lines.append(
-                f"Docker unreachable, retrying{detail}. Containers keep their state; "
-                "their logs resume when it is back."
-            )
+            lines.append(f"Docker unreachable, retrying{detail}")
         if status.config_error:
-            lines.append(
-                f"Config edit not applied, the old stack keeps running: {status.config_error}"
-            )
+            lines.append(f"Config edit not applied (the old stack runs on): {status.config_error}")
         alert = "\n".join(lines)
         if alert != self._alert:
             self._alert = alert
@@ -619,7 +614,7 @@ class DevenvApp(App[int]):
             ConfirmScreen(
                 "stop the session",
                 f"Stop every service of {self.engine.project_name} and end the session?\n"
-                "(q detaches instead: the stack keeps running)",
+                "n keeps it running (then q detaches this UI alone).",
             ),
             answered,
         )

@@ -185,21 +185,21 @@ def without_stale_figures(unit: UnitInfo) -> UnitInfo:
     return replace(unit, health=None, cpu_percent=None, memory_bytes=None)
 
 
-def can_run_as(unit: UnitInfo) -> tuple[Kind, ...]:
-    """The kinds the unit's service can run as (its current kind when the engine
-    says nothing)."""
-    return unit.modes or (unit.kind,)
+def can_switch(unit: UnitInfo) -> bool:
+    """The engine says the service can run both ways."""
+    return len(set(unit.modes)) >= 2
 
 
 def other_kind(unit: UnitInfo) -> Kind | None:
-    """The kind the service could switch to, or None when it has one way to run."""
+    """The kind `m` asks for, or None when the service has one way to run. An engine
+    that does not say (`modes` empty) is asked anyway: it refuses with a reason."""
     other: Kind = "container" if unit.kind == "process" else "process"
-    return other if other in can_run_as(unit) else None
+    return other if not unit.modes or other in unit.modes else None
 
 
 def single_mode_reason(unit: UnitInfo) -> str:
     """Why `m` cannot switch this service."""
-    if can_run_as(unit) == ("process",):
+    if tuple(unit.modes) == ("process",):
         return f"{unit.service} has no image or build: it can only run locally"
     return f"{unit.service} has no x-devenv block: it can only run as a container"
 

@@ -305,7 +305,8 @@ class LogPane(Vertical):
         if event.follow:
             label.update("[dim]following[/]")
         elif event.unseen:
-            label.update(f"[b $text-warning]‖ {event.unseen} new lines[/] [dim]End to follow[/]")
+            lines = "line" if event.unseen == 1 else "lines"
+            label.update(f"[b $text-warning]‖ {event.unseen} new {lines}[/] [dim]End to follow[/]")
         else:
             label.update("[$text-warning]‖ paused[/] [dim]End to follow[/]")
 

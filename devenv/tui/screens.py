@@ -24,7 +24,7 @@ from devenv.tui.format import (
     STATE_STYLE,
     SecretMasker,
     build_label,
-    can_run_as,
+    can_switch,
     mask_environment,
     other_kind,
     resolve_style,
@@ -272,9 +272,9 @@ def mode_text(unit: UnitInfo, variables: dict[str, str]) -> Text:
     text = Text()
     text.append("local process" if unit.kind == "process" else "container", style="bold")
     other = other_kind(unit)
-    if other is not None:
+    if can_switch(unit) and other is not None:
         text.append(f" · can run as {MODE_LABEL[other]} too: m switches", style="dim")
-    elif can_run_as(unit):
+    elif unit.modes:
         text.append(f" · {single_mode_reason(unit).split(': ', 1)[0]}", style="dim")
     return text
 

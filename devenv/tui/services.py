@@ -18,8 +18,8 @@ from devenv.tui.format import (
     MODE_LABEL,
     STATE_STYLE,
     build_label,
+    can_switch,
     duration,
-    other_kind,
     percent,
     resolve_style,
     size,
@@ -239,7 +239,7 @@ class ServicesTable(DataTable[Text]):
             return Text(unit.name, style="bold")
         if cid == "mode":
             text = Text(MODE_LABEL[unit.kind], style="dim")
-            if other_kind(unit) is not None:
+            if can_switch(unit):
                 text.append(" ⇄", style="dim")
             return text
         if row.scaled_to_zero:

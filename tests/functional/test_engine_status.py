@@ -76,7 +76,7 @@ async def test_refused_config_edit_is_shown_until_fixed(app: DevenvApp, engine: 
         engine.set_status(config_error=error)
         # Shown as written (no markup: "[abc]" stays), with what it means.
         await wait_for(pilot, lambda: error in alert(app))
-        assert "the old stack keeps running" in alert(app)
+        assert "the old stack runs on" in alert(app)
         engine.set_status(config_error=None)
         await wait_for(pilot, lambda: alert(app) == "")
 

@@ -86,9 +86,11 @@ async def test_m_says_why_a_service_cannot_switch(
         assert not [c for c in engine.calls if c[0] == "set_mode"]
 
 
-async def test_a_refused_switch_is_reported(engine: FakeEngine) -> None:
-    # The engine knows better than the snapshot (say the image was removed).
-    engine.update("api", modes=("process", "container"))
+async def test_an_engine_that_does_not_say_is_asked_and_its_refusal_shown(
+    engine: FakeEngine,
+) -> None:
+    # An engine that leaves `modes` empty is asked anyway; it knows why not.
+    engine.update("api", modes=())
     messages: list[Message] = []
     app = deterministic_app(engine)
 
@@ -102,6 +104,10 @@ async def test_a_refused_switch_is_reported(engine: FakeEngine) -> None:
         await pilot.press("m")
         await wait_for(pilot, lambda: any(s == "error" for s, _ in toasts(messages)))
         assert ("error", "set mode api failed: api: image shop-api not found") in toasts(messages)
+        assert str(app.table.get_cell("api", "mode")) == "local"  # no ⇄: not known to switch
+        assert [n.text for n in app.notices] == [
+            "set mode api failed: api: image shop-api not found"
+        ]
 
 
 async def test_palette_switches_mode(app: DevenvApp, engine: FakeEngine) -> None:
