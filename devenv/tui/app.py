@@ -705,7 +705,7 @@ async def run_attached_async(
     """Run the UI attached to a session running elsewhere, on the running loop (the
     remote engine's coroutines and callbacks run on it too). Never shuts the
     session down unless the user asks (`Q`); `start=True` starts `services` in it."""
-    app = make_app(engine, services, attached=True, start=start)
+    app = make_app(engine, services, attached=True, start=start, tune_gc=True)
     await app.run_async()
     return app.return_code or 0
 

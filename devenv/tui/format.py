@@ -204,11 +204,11 @@ def single_mode_reason(unit: UnitInfo) -> str:
     return f"{unit.service} has no x-devenv block: it can only run as a container"
 
 
-def build_label(build: str | None) -> tuple[str, str] | None:
-    """A short marker for a build running or failed beside a serving instance, and
-    its style: ("building", warning) or ("build failed", error)."""
+def build_label(build: str | None) -> tuple[str, str, str] | None:
+    """How a build beside a serving instance reads on a row: a short marker, its
+    style and the reason after it ("build failed", error, "main.go:3: …")."""
     if not build:
         return None
-    if build.startswith("build failed"):
-        return "build failed", "bold $text-error"
-    return build.split(":", 1)[0], "$text-warning"
+    marker, _, reason = build.partition(": ")
+    style = "bold $text-error" if marker.startswith("build failed") else "$text-warning"
+    return marker, style, reason

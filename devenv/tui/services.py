@@ -257,9 +257,7 @@ class ServicesTable(DataTable[Text]):
             build = next((b for u in units if (b := build_label(u.build))), None)
             if build is not None:
                 text.append(f" · {build[0]}", style=resolve_style(build[1], variables))
-            detail = next((u.detail for u in units if u.detail), "") or next(
-                (u.build.split(": ", 1)[-1] for u in units if u.build and ": " in u.build), ""
-            )
+            detail = next((u.detail for u in units if u.detail), "") or (build[2] if build else "")
             if self.show_detail and detail:
                 text.append(f"  {detail[:32]}", style="dim")
             return text
