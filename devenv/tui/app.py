@@ -334,7 +334,7 @@ class DevenvApp(App[int]):
         header = " · ".join(parts)
         if header != self._header:  # an unchanged header costs no redraw
             self._header = header
-            self.query_one("#header", Static).update(header)
+            self.query_one("#header", Static).update(header, layout=False)  # one line
         self._update_alert(status)
 
     def _update_alert(self, status: EngineStatus) -> None:

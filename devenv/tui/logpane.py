@@ -297,7 +297,9 @@ class LogPane(Vertical):
             title += " · " + ", ".join(flags)
         if title != self._title and self.is_mounted:
             self._title = title
-            self.query_one("#logs-title", Label).update(title)
+            # Its width is fixed (1fr): no reflow of the screen for a new title, which
+            # is what a key like `t` costs under a flood.
+            self.query_one("#logs-title", Label).update(title, layout=False)
 
     @on(LogView.FollowChanged)
     def _follow_changed(self, event: LogView.FollowChanged) -> None:

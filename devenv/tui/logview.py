@@ -251,7 +251,20 @@ class LogView(ScrollView, can_focus=True):
 
     def _update_virtual_size(self) -> None:
         width = 0 if self.wrap else self._width + self._decoration_width()
-        self.virtual_size = Size(width, self.row_count)
+        size = Size(width, self.row_count)
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted:
+            self.virtual_size = size
+            return
+        # `virtual_size` is a layout reactive: assigning it reflows the whole screen
+        # and repaints every widget, which under a flood happened on every frame.
+        # Only the scrollbars depend on it. Textual's own resize path does this
+        # (`_size_updated(layout=False)`): store it without the reflow and update
+        # the scrollbars, which reflow only when one appears or goes.
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def on_resize(self) -> None:
         if self.wrap:

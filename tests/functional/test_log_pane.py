@@ -174,3 +174,36 @@ async def test_status_counts_new_lines_while_scrolled_up() -> None:
 
 def _status(pilot: Pilot[None]) -> str:
     return str(pilot.app.query_one("#logs-status").render())
+
+
+async def test_growing_log_gets_its_scrollbar_without_reflowing_the_screen() -> None:
+    """New lines change the view's virtual size; that must update the scrollbar
+    (and follow), but not reflow the whole screen on every frame, and a new title
+    (the `t` key) must not either: under a flood both cost a full layout each."""
+    app = PaneApp(History([LogRecord("api", "stdout", "one", ts=1.0)]), frame_interval=0)
+    async with app.run_test(size=(80, 12)) as pilot:
+        pane = app.pane
+        await pilot.pause()
+        assert not pane.view.show_vertical_scrollbar
+        reflows = 0
+        original = app.screen._refresh_layout
+
+        def counting(*args: object, **kw: object) -> None:
+            nonlocal reflows
+            reflows += 1
+            original(*args, **kw)  # type: ignore[arg-type]
+
+        app.screen._refresh_layout = counting  # type: ignore[method-assign]
+        for i in range(40):  # the scrollbar appears: one reflow, for it
+            pane.feed(batch("api", *(f"line {i}-{j}" for j in range(5))))
+            await pilot.pause()
+        assert pane.view.show_vertical_scrollbar
+        assert pane.view.follow and pane.view.scroll_y == pane.view.max_scroll_y > 0
+        assert pane.view.displayed_texts()[-1] == "line 39-4"
+        before = reflows
+        for i in range(20):
+            pane.feed(batch("api", f"more {i}"))
+            pane.toggle_timestamps()
+            await pilot.pause()
+        assert reflows == before, "new lines or a new title reflowed the screen"
+        assert pane.view.scroll_y == pane.view.max_scroll_y
