@@ -13,6 +13,11 @@ repeat), devenv's own CPU (% of one core, from /proc times) and its peak
 resident memory, sampled every 0.25 s.
 
     python bench/tui_flood.py [--rate 50000] [--seconds 20] [--json out.json]
+                              [--only flood]
+
+To compare two trees side by side, alternate runs with PYTHONPATH pointing at
+each (the devenv under test is `python -m devenv` from PYTHONPATH); `--only
+flood --seconds 40` gives ~90 key presses per run, so p99 is not just the max.
 
 Needs only local processes (no Docker). Uses psutil for the measurements.
 """
@@ -277,6 +282,7 @@ def main() -> None:
         action="store_true",
         help="only the flood, in-process and then with `devenv attach` on `start -d`",
     )
+    parser.add_argument("--only", choices=("idle", "flood"), help="run one of the two stacks")
     args = parser.parse_args()
     py = sys.executable
     results: dict[str, object] = {"rate": args.rate, "seconds": args.seconds}
@@ -309,12 +315,14 @@ def main() -> None:
             if args.json:
                 args.json.write_text(json.dumps(results, indent=2))
             return
-        results["idle_no_input"] = idle_cpu(idle_dir, 10, args.idle_settle)
-        print("idle, no input:", results["idle_no_input"], flush=True)
-        results["idle"] = measure(idle_dir, b"10/10", args.seconds, 1)
-        print("idle, keys:    ", results["idle"], flush=True)
-        results["flood"] = measure(flood_dir, b"2/2", args.seconds, 2.5)
-        print("flood, keys:   ", results["flood"], flush=True)
+        if args.only != "flood":
+            results["idle_no_input"] = idle_cpu(idle_dir, 10, args.idle_settle)
+            print("idle, no input:", results["idle_no_input"], flush=True)
+            results["idle"] = measure(idle_dir, b"10/10", args.seconds, 1)
+            print("idle, keys:    ", results["idle"], flush=True)
+        if args.only != "idle":
+            results["flood"] = measure(flood_dir, b"2/2", args.seconds, 2.5)
+            print("flood, keys:   ", results["flood"], flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

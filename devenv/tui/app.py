@@ -1,9 +1,12 @@
 """The devenv terminal UI: services, logs and details, driven by engine events.
 
-The app sees the engine only through `EngineAPI`; events arrive by `subscribe` on
-the app's own asyncio loop (the engine is started from inside the app). State
-events become one coalesced `UnitsChanged` message; log lines are buffered and
-handed to the log view in one `LogsArrived` batch per frame.
+The app sees the engine only through `EngineAPI`, in the same process (`devenv`)
+or attached to a session running elsewhere (`devenv attach`, through a remote
+implementation of the same API). Events arrive by `subscribe` on the app's own
+asyncio loop. The app keeps the layout, the selection and the commands: state
+events become one coalesced `UnitsChanged` message; output batches go to the log
+pane (devenv.tui.logpane), which owns everything about the logs; keys come from
+one table (devenv.tui.keys) that also makes the footer, help and palette.
 """
 
 from __future__ import annotations
@@ -11,48 +14,69 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import heapq
 import threading
 import time
 import webbrowser
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
+from functools import partial
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Footer, Static
 
 from devenv.engine.api import EngineAPI, UnitInfo
 from devenv.events import (
+    EngineStatus,
     Event,
     LogBatch,
     LogLine,
-    LogRecord,
+    Notice,
     Progress,
     Reloaded,
     StateChanged,
     Stats,
+    StatusChanged,
     UnitState,
 )
-from devenv.tui.format import CHANGING_STATES, SecretMasker
-from devenv.tui.logview import Chunk, Entry, LogView, Meta
-from devenv.tui.messages import LogsArrived, UnitsChanged
+from devenv.tui import keys
+from devenv.tui.format import (
+    CHANGING_STATES,
+    LIVE_STATES,
+    MODE_LABEL,
+    SecretMasker,
+    other_kind,
+    single_mode_reason,
+    without_stale_figures,
+)
+from devenv.tui.logpane import LogPane, LogSource
+from devenv.tui.logview import LogView
+from devenv.tui.messages import EngineCommand, UnitsChanged
+from devenv.tui.notices import SEVERITY, TIMEOUT, NoticeLog
 from devenv.tui.progress import ProgressRow
-from devenv.tui.screens import DetailsScreen, HelpScreen, QuitScreen
+from devenv.tui.screens import (
+    ConfirmScreen,
+    DetailsScreen,
+    HelpScreen,
+    NoticesScreen,
+    QuitScreen,
+)
 from devenv.tui.services import GROUP_PREFIX, RowModel, ServicesTable
 
 Opener = Callable[[str], object]
 
+# States in which a pull or build progress bar means something.
+PROGRESS_STATES = frozenset({UnitState.PULLING, UnitState.BUILDING})
+
 
 @dataclass(frozen=True)
 class Options:
-    """Knobs the tests turn to make the app deterministic and fast."""
+    """How the app runs; tests turn these to make it deterministic and fast."""
 
     clock: Callable[[], float] = time.time
     opener: Opener = webbrowser.open
@@ -69,84 +93,40 @@ class Options:
     # Process-wide GC tuning, for the CLI only: under a log flood, full collections
     # over Textual's object graph stalled frames for 100+ ms.
     tune_gc: bool = False
-    # A session in another process (`devenv attach`): the app does not start the
-    # engine, and quitting detaches, leaving the session running.
+    # Attached to a session running elsewhere: `q` detaches (the stack keeps
+    # running) and `Q` stops the session, after a confirmation.
     attached: bool = False
-
-
-@dataclass
-class LogSource:
-    """What the log pane shows: one unit, one service's replicas, or everything."""
-
-    unit: str | None = None
-    service: str | None = None
-
-    @property
-    def is_all(self) -> bool:
-        return self.unit is None and self.service is None
-
-    def wants(self, unit: str, service: str) -> bool:
-        if self.unit is not None:
-            return unit == self.unit
-        if self.service is not None:
-            return service == self.service
-        return True
-
-    @property
-    def label(self) -> str:
-        return self.unit or (f"{self.service} (all replicas)" if self.service else "all services")
+    # Call `engine.start(services)` on mount. None: in-process yes, attached no
+    # (the session is running already).
+    start: bool | None = None
 
 
 class DevenvApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "devenv"
     ENABLE_COMMAND_PALETTE = True
-
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+q,ctrl+c", "quit", "Quit", show=False, priority=True),
-        Binding("j", "select(1)", "Down", show=False),
-        Binding("k", "select(-1)", "Up", show=False),
-        Binding("r", "restart", "Restart"),
-        Binding("s", "stop_start", "Stop/Start"),
-        Binding("R", "restart_all", "Restart all", show=False),
-        Binding("a", "all_logs", "All logs"),
-        Binding("slash", "prompt('search')", "Search"),
-        Binding("n", "find(True)", "Next match", show=False),
-        Binding("N", "find(False)", "Prev match", show=False),
-        Binding("f", "prompt('filter')", "Filter"),
-        Binding("w", "wrap", "Wrap", show=False),
-        Binding("t", "timestamps", "Times", show=False),
-        Binding("c", "clear_logs", "Clear", show=False),
-        Binding("o", "open_port", "Open", show=False),
-        Binding("d", "details", "Details"),
-        Binding("v", "reveal", "Reveal", show=False),
-        Binding("space", "expand", "Expand", show=False),
-        Binding("escape", "go_back", "Back", show=False),
-        Binding("question_mark", "help", "Help"),
-    ]
+    BINDINGS = keys.bindings("app")
 
     def __init__(self, engine: EngineAPI, services: Sequence[str], options: Options) -> None:
         super().__init__()
         self.engine = engine
         self.services = tuple(services)
         self.options = options
+        self.mode: keys.Mode = "attached" if options.attached else "local"
+        self._foreign_actions = keys.actions_outside(self.mode)
         if options.theme:
             self.theme = options.theme
-        self.source = LogSource()
         self.reveal = False
         self.units: list[UnitInfo] = []
         self.stats: dict[str, tuple[float, int]] = {}
         self.progress: dict[str, Progress] = {}
+        self.status = EngineStatus(project=engine.project_name)
+        self.notices = NoticeLog()
         self.engine_stopped = False
         self.start_error: str | None = None
-        self._pending: deque[Chunk] = deque()
-        self._pending_lines = 0
-        self._flush_scheduled = False
-        self._last_flush = 0.0
         self._quitting = False
         self._forced = False
-        self._prompt_kind = "search"
+        self._detached = False
         self._spinner_timer: Timer | None = None
         self._uptime_timer: Timer | None = None
         self._spinner_frame = 0
@@ -155,19 +135,23 @@ class DevenvApp(App[int]):
         self._masker = SecretMasker()
         self._last_row_key: str | None = None
         self._header = ""
-        self._cleared: dict[str, float] = {}
+        self._alert = ""
+        self.log_pane = LogPane(
+            engine,
+            max_lines=options.max_log_lines,
+            frame_interval=options.frame_interval,
+            cursor_blink=options.cursor_blink,
+            id="log-pane",
+        )
 
     # ---- layout --------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Static(id="header")
+        yield Static(id="alert")
         yield Vertical(id="progress")
         yield ServicesTable(id="services")
-        with Horizontal(id="logs-bar"):
-            yield Label(id="logs-title")
-            yield Label("[dim]following[/]", id="logs-status")
-        yield LogView(max_lines=self.options.max_log_lines, id="logs")
-        yield Input(id="prompt", classes="hidden")
+        yield self.log_pane
         yield Footer()
 
     @property
@@ -176,26 +160,30 @@ class DevenvApp(App[int]):
 
     @property
     def log_view(self) -> LogView:
-        return self.query_one(LogView)
+        return self.log_pane.view
 
     @property
-    def prompt(self) -> Input:
-        return self.query_one("#prompt", Input)
+    def source(self) -> LogSource:
+        return self.log_pane.source
 
     def on_mount(self) -> None:
-        self.prompt.cursor_blink = self.options.cursor_blink
         self._thread = threading.get_ident()
         self._masker = SecretMasker(self.engine.secrets())
-        self.log_view.configure(masker=self._masker)
+        self.log_pane.set_secrets(self._masker, reveal=self.reveal)
         self.table.set_width(self.size.width)
+        self.status = self.engine.status()
         self._subscribe()
         if self.options.stats:
             self.engine.request_stats(True)
         self._refresh_units()
-        self._load_logs()
+        self.log_pane.reload()
         self.table.focus()
         self.theme_changed_signal.subscribe(self, lambda _theme: self._refresh_units())
-        self._start_engine()
+        start = self.options.start if self.options.start is not None else not self.options.attached
+        if start:
+            self._start_engine()
+        else:
+            self._started()
 
     def on_app_blur(self) -> None:
         # Nobody is looking (the terminal lost focus): sampling CPU and memory of
@@ -204,17 +192,24 @@ class DevenvApp(App[int]):
             self.engine.request_stats(False)
 
     def on_app_focus(self) -> None:
-        if self.options.stats:
+        if self.options.stats and not self._detached:
             self.engine.request_stats(True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # One binding table for both modes: the other mode's keys are hidden from
+        # the footer and refused, so Textual tries the next binding of the key.
+        return action not in self._foreign_actions
 
     @work(exit_on_error=False, group="engine")
     async def _start_engine(self) -> None:
         try:
-            if not self.options.attached:
-                await self.engine.start(self.services)
+            await self.engine.start(self.services)
         except Exception as error:  # shown, not fatal: the user may fix and restart
             self.start_error = str(error)
-            self.notify(str(error), title="start failed", severity="error", timeout=30)
+            self._notice(Notice(str(error), "error"), title="start failed")
+        self._started()
+
+    def _started(self) -> None:
         if self.options.tune_gc:
             # Everything alive now (widgets, styles, the stack) lives as long as the
             # app: keep it out of collections (a full one then takes ~25 ms, not
@@ -222,16 +217,17 @@ class DevenvApp(App[int]):
             # garbage stays bounded in a session of hours.
             gc.freeze()
             gc.set_threshold(10_000, 20, 20)
-        # The unit list may only be known once started (replicas, selection).
+        # The unit list and secrets may only be known once started.
         self._masker = SecretMasker(self.engine.secrets())
-        self.log_view.configure(masker=self._masker if not self.reveal else SecretMasker())
+        self.log_pane.set_secrets(self._masker, reveal=self.reveal)
         self.post_message(UnitsChanged())
 
     # ---- engine events -------------------------------------------------------
 
     def _subscribe(self) -> None:
         # Output comes a batch at a time (far cheaper under a flood than one
-        # LogLine event per line); every other event one by one.
+        # LogLine event per line); every other event one by one. The app holds
+        # both subscriptions, so quitting or detaching drops them in one place.
         off_events = self.engine.subscribe(self._on_engine_event, lines=False)
         off_batches = self.engine.subscribe_log_batches(self._on_log_batch)
 
@@ -241,61 +237,54 @@ class DevenvApp(App[int]):
 
         self._unsubscribe = unsubscribe
 
+    def _drop_subscriptions(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
     def _on_log_batch(self, batch: LogBatch) -> None:
         if threading.get_ident() != self._thread:
             self.call_from_thread(self._on_log_batch, batch)
             return
-        if self.source.wants(batch.unit, batch.service):
-            self._buffer((Meta(batch.unit, batch.service, batch.stream, batch.ts), batch.lines))
+        self.log_pane.feed(batch)
 
     def _on_engine_event(self, event: Event) -> None:
         if threading.get_ident() != self._thread:  # an engine on another loop
             self.call_from_thread(self._on_engine_event, event)
             return
         if isinstance(event, LogLine):
-            record = event.record
-            if self.source.wants(record.unit, event.service):
-                self._buffer(
-                    (Meta(record.unit, event.service, record.stream, record.ts), [record.text])
-                )
+            self.log_pane.feed_record(event.record, event.service)
             return
         if isinstance(event, Stats):
             self.stats[event.unit] = (event.cpu_percent, event.memory_bytes)
         elif isinstance(event, Progress):
             self.progress[event.unit] = event
-        elif isinstance(event, StateChanged) and event.state is not UnitState.STARTING:
-            self.progress.pop(event.unit, None)
+        elif isinstance(event, StateChanged):
+            if event.state not in LIVE_STATES:
+                # The last sample of an instance that is gone is not its use now.
+                self.stats.pop(event.unit, None)
         elif isinstance(event, Reloaded):
             changed = ", ".join(event.changes[:3]) or "files changed"
             self.notify(f"{event.unit}: reloading ({changed})", timeout=3)
+        elif isinstance(event, Notice):
+            self._notice(event)
+        elif isinstance(event, StatusChanged):
+            self.status = event.status
+            self._update_header()
+            return
         self.post_message(UnitsChanged())
 
-    def _buffer(self, chunk: Chunk) -> None:
-        self._pending.append(chunk)
-        self._pending_lines += len(chunk[1])
-        # Bounded like the view: if the UI falls behind, the oldest waiting lines
-        # go (they remain in the engine's ring buffer).
-        while self._pending_lines > self.options.max_log_lines and len(self._pending) > 1:
-            self._pending_lines -= len(self._pending.popleft()[1])
-        self._schedule_flush()
-
-    def _schedule_flush(self) -> None:
-        if self._flush_scheduled:
-            return
-        self._flush_scheduled = True
-        wait = self._last_flush + self.options.frame_interval - time.monotonic()
-        if wait <= 0:
-            self.post_message(LogsArrived())
-        else:
-            asyncio.get_running_loop().call_later(wait, self.post_message, LogsArrived())
-
-    def on_logs_arrived(self, _message: LogsArrived) -> None:
-        self._flush_scheduled = False
-        self._last_flush = time.monotonic()
-        chunks = list(self._pending)
-        self._pending.clear()
-        self._pending_lines = 0
-        self.log_view.append_chunks(chunks)
+    def _notice(self, notice: Notice, title: str | None = None) -> None:
+        """Show a notice as a toast and keep it in the list `e` opens."""
+        self.notices.add(notice)
+        self.notify(
+            notice.text,
+            title=title or notice.unit or "",
+            severity=SEVERITY[notice.level],  # type: ignore[arg-type]
+            timeout=TIMEOUT[notice.level],
+            markup=False,
+        )
+        self._update_header()
 
     def on_units_changed(self, _message: UnitsChanged) -> None:
         self._refresh_units()
@@ -306,13 +295,13 @@ class DevenvApp(App[int]):
             if unit.name in self.stats:
                 cpu, mem = self.stats[unit.name]
                 unit = replace(unit, cpu_percent=cpu, memory_bytes=mem)
-            units.append(unit)
+            units.append(without_stale_figures(unit))
         self.units = units
         now = self.options.clock()
         table = self.table
         table.spinner_frame = self._spinner_frame if self.options.spinner else None
         table.show_units(units, now)
-        self.log_view.prefix_width = max((len(u.name) for u in units), default=8)
+        self.log_pane.set_units(units)
         self._update_header()
         self._update_progress()
         self._update_timers()
@@ -323,31 +312,64 @@ class DevenvApp(App[int]):
             self._show_quit_progress(screen)
 
     def _update_header(self) -> None:
-        units = self.units
+        units = [u for u in self.units if u.replica != 0]  # scaled to zero: no instance
         ready = sum(1 for u in units if u.state in (UnitState.READY, UnitState.COMPLETED))
         failed = sum(1 for u in units if u.state in (UnitState.FAILED, UnitState.CRASHED))
+        status = self.status
         parts = [f"[b]devenv[/b] [b $accent]{self.engine.project_name}[/]"]
-        if self.engine.docker_host:
-            parts.append(f"docker {self.engine.docker_host}")
+        if self.options.attached:
+            parts.append(f"[b]attached[/b] (pid {status.pid})" if status.pid else "[b]attached[/b]")
+        if status.docker == "unreachable":
+            parts.append("[b $text-error]Docker unreachable, retrying[/]")
+        elif status.docker == "connecting":
+            parts.append("[$text-warning]connecting to Docker…[/]")
         parts.append(f"[b]{ready}/{len(units)}[/b] ready")
         if failed:
             parts.append(f"[b $text-error]{failed} failed[/]")
-        if self._quitting:
+        if self.notices.unread:
+            plural = "s" if self.notices.unread > 1 else ""
+            parts.append(f"[b $text-warning]{self.notices.unread} notice{plural}[/] [dim](e)[/]")
+        if self._quitting or status.stopping:
             parts.append("[b $text-warning]stopping…[/]")
+        if self.engine.docker_host and status.docker != "unreachable":
+            parts.append(f"[dim]docker {self.engine.docker_host}[/]")
         header = " · ".join(parts)
         if header != self._header:  # an unchanged header costs no redraw
             self._header = header
-            self.query_one("#header", Static).update(header)
+            self.query_one("#header", Static).update(header, layout=False)  # one line
+        self._update_alert(status)
+
+    def _update_alert(self, status: EngineStatus) -> None:
+        """A line under the header, only while the session has a problem to read."""
+        lines = []
+        if status.docker == "unreachable":
+            detail = f": {status.docker_detail}" if status.docker_detail else ""
+            lines.append(f"Docker unreachable, retrying{detail}")
+        if status.config_error:
+            lines.append(f"Config edit not applied (the old stack runs on): {status.config_error}")
+        alert = "\n".join(lines)
+        if alert != self._alert:
+            self._alert = alert
+            box = self.query_one("#alert", Static)
+            box.update(Text(alert))  # not markup: the error text is the user's file
+            box.display = bool(alert)
 
     def _update_progress(self) -> None:
+        # A bar lasts while its unit pulls or builds (or builds beside a serving
+        # instance): whatever the next state is, the bar goes with the last one.
+        state_of = {u.name: u for u in self.units}
+        for name in list(self.progress):
+            info = state_of.get(name)
+            if info is None or not (info.state in PROGRESS_STATES or info.build == "building"):
+                del self.progress[name]
         box = self.query_one("#progress", Vertical)
-        rows = {row.name: row for row in box.query(ProgressRow)}
+        rows = {row.event.unit: row for row in box.query(ProgressRow)}
         for name, row in rows.items():
             if name not in self.progress:
                 row.remove()
-        for unit, event in self.progress.items():
-            if unit in rows:
-                rows[unit].show(event)
+        for name, event in self.progress.items():
+            if name in rows:
+                rows[name].show(event)
             else:
                 box.mount(ProgressRow(event))
         box.display = bool(self.progress)
@@ -355,7 +377,7 @@ class DevenvApp(App[int]):
     # ---- timers: only while they have something to show -----------------------
 
     def _update_timers(self) -> None:
-        changing = any(u.state in CHANGING_STATES for u in self.units)
+        changing = any(u.state in CHANGING_STATES or u.build == "building" for u in self.units)
         if self.options.spinner and changing and self._spinner_timer is None:
             self._spinner_timer = self.set_interval(self.options.spinner_interval, self._spin)
         elif not changing and self._spinner_timer is not None:
@@ -389,100 +411,42 @@ class DevenvApp(App[int]):
         first = self._last_row_key is None
         self._last_row_key = row.key
         if not first:
-            self._set_source(self._source_for(row))
+            self.log_pane.show(self._source_for(row))
 
     def _source_for(self, row: RowModel) -> LogSource:
         if row.is_group:
             return LogSource(service=row.service)
         return LogSource(unit=row.unit.name)
 
-    def _set_source(self, source: LogSource) -> None:
-        if source == self.source:
-            return
-        self.source = source
-        self._load_logs()
+    @on(DataTable.RowSelected, "#services")
+    def _row_selected(self) -> None:
+        row = self.table.selected
+        if row is not None:
+            self.log_pane.show(self._source_for(row))
+        self.log_view.focus()
 
-    def _load_logs(self) -> None:
-        source = self.source
-        self._pending.clear()
-        self._pending_lines = 0
-        self._flush_scheduled = False
-        service_of = {u.name: u.service for u in self.units}
-        records: Iterable[LogRecord]
-        if source.unit is not None or not self.units:
-            records = self.engine.logs(source.unit)
-        else:
-            # Merged here from per-unit buffers rather than `logs(None)`, so only the
-            # wanted units are read at all (and a replica group costs no filtering).
-            wanted = [u.name for u in self.units if source.wants(u.name, u.service)]
-            records = heapq.merge(*(self.engine.logs(n) for n in wanted), key=_ts)
-        cleared = self._cleared.get(source.label, 0.0)
-        entries = [
-            Entry.of(r, service_of.get(r.unit, r.unit))
-            for r in records
-            if r.ts > cleared and source.wants(r.unit, service_of.get(r.unit, r.unit))
-        ]
-        view = self.log_view
-        view.show_prefix = source.unit is None
-        view.set_lines(entries)
-        self._update_logs_title()
-
-    def _update_logs_title(self) -> None:
-        view = self.log_view
-        flags = [
-            name
-            for name, on_ in (
-                ("wrap", view.wrap),
-                ("timestamps", view.timestamps),
-                ("secrets shown", self.reveal),
-            )
-            if on_
-        ]
-        title = f"[b]logs[/b] · {self.source.label}"
-        if view.filter:
-            title += f" · filter [b]{view.filter}[/b]"
-        if view.search:
-            title += f" · search [b]{view.search}[/b]"
-        if flags:
-            title += " · " + ", ".join(flags)
-        self.query_one("#logs-title", Label).update(title)
-
-    @on(LogView.FollowChanged)
-    def _follow_changed(self, event: LogView.FollowChanged) -> None:
-        label = self.query_one("#logs-status", Label)
-        if event.follow:
-            label.update("[dim]following[/]")
-        elif event.unseen:
-            label.update(f"[b $text-warning]‖ {event.unseen} new lines[/] [dim]End to follow[/]")
-        else:
-            label.update("[$text-warning]‖ paused[/] [dim]End to follow[/]")
-
-    # ---- actions ---------------------------------------------------------------
+    # ---- actions: services -----------------------------------------------------
 
     def selected_units(self) -> list[str]:
         row = self.table.selected
         return [u.name for u in row.units] if row else []
 
+    def _selected_running_row(self, verb: str) -> RowModel | None:
+        """The selected row, unless its service is scaled to zero (then say why)."""
+        row = self.table.selected
+        if row is not None and row.scaled_to_zero:
+            self.notify(
+                f"{row.service} is scaled to zero (replicas: 0): nothing to {verb}",
+                severity="warning",
+                timeout=4,
+            )
+            return None
+        return row
+
     def action_select(self, delta: int) -> None:
         table = self.table
         if table.row_count:
             table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + delta)))
-
-    @on(DataTable.RowSelected, "#services")
-    def _row_selected(self) -> None:
-        row = self.table.selected
-        if row is not None:
-            self._set_source(self._source_for(row))
-        self.log_view.focus()
-
-    def action_go_back(self) -> None:
-        if self.prompt.has_class("-shown"):
-            self._close_prompt()
-        elif self.log_view.search:
-            self.log_view.configure(search="", match=None)
-            self._update_logs_title()
-        else:
-            self.table.focus()
 
     def action_expand(self) -> None:
         row = self.table.selected
@@ -491,94 +455,54 @@ class DevenvApp(App[int]):
             self.table.select_key(GROUP_PREFIX + row.service)
 
     def action_restart(self) -> None:
-        units = self.selected_units()
-        if units:
-            self._engine_call("restart", units)
+        row = self._selected_running_row("restart")
+        if row is not None:
+            self.post_message(EngineCommand("restart", tuple(u.name for u in row.units)))
 
     def action_restart_all(self) -> None:
-        self._engine_call("restart", [])
+        self.post_message(EngineCommand("restart", ()))
 
     def action_stop_start(self) -> None:
-        row = self.table.selected
+        row = self._selected_running_row("start or stop")
         if row is None:
             return
         if any(u.state.is_active or u.state in CHANGING_STATES for u in row.units):
-            self._engine_call("stop", [u.name for u in row.units])
+            self.post_message(EngineCommand("stop", tuple(u.name for u in row.units)))
         else:
-            self._engine_call("start", [row.service])
+            self.post_message(EngineCommand("start", (row.service,)))
+
+    def action_flip_mode(self) -> None:
+        row = self.table.selected
+        if row is None:
+            return
+        unit = row.unit
+        other = other_kind(unit)
+        if other is None:
+            self.notify(single_mode_reason(unit), severity="warning", timeout=5)
+            return
+        self.notify(f"{row.service}: switching to {MODE_LABEL[other]}…", timeout=3)
+        self.post_message(EngineCommand("set_mode", (row.service,), mode=other))
+
+    @on(EngineCommand)
+    def _run_command(self, message: EngineCommand) -> None:
+        self._engine_call(message)
 
     @work(exit_on_error=False, group="commands")
-    async def _engine_call(self, method: str, names: list[str]) -> None:
+    async def _engine_call(self, message: EngineCommand) -> None:
+        engine = self.engine
         try:
-            await getattr(self.engine, method)(names)
+            if message.command == "set_mode":
+                assert message.mode is not None
+                await engine.set_mode(message.targets[0], message.mode)
+            elif message.command == "restart":
+                await engine.restart(message.targets)
+            elif message.command == "stop":
+                await engine.stop(message.targets)
+            else:
+                await engine.start(message.targets)
         except Exception as error:
-            self.notify(f"{method} failed: {error}", severity="error")
-
-    def action_all_logs(self) -> None:
-        if self.source.is_all:
-            row = self.table.selected
-            if row is not None:
-                self._set_source(self._source_for(row))
-        else:
-            self._set_source(LogSource())
-
-    def action_prompt(self, kind: str) -> None:
-        self._prompt_kind = kind
-        prompt = self.prompt
-        prompt.placeholder = (
-            "search the logs (enter: find, esc: cancel)"
-            if kind == "search"
-            else ("show only lines containing… (empty: no filter)")
-        )
-        prompt.value = self.log_view.search if kind == "search" else self.log_view.filter
-        prompt.add_class("-shown")
-        prompt.remove_class("hidden")
-        prompt.focus()
-
-    def _close_prompt(self) -> None:
-        self.prompt.add_class("hidden")
-        self.prompt.remove_class("-shown")
-        self.log_view.focus()
-
-    @on(Input.Submitted, "#prompt")
-    def _prompt_submitted(self, event: Input.Submitted) -> None:
-        view = self.log_view
-        if self._prompt_kind == "search":
-            view.configure(search=event.value, match=None)
-            if event.value and not view.find(True):
-                self.notify(f"no match for {event.value!r}", severity="warning", timeout=3)
-        else:
-            view.configure(filter=event.value)
-        self._close_prompt()
-        self._update_logs_title()
-
-    def action_find(self, forward: bool) -> None:
-        view = self.log_view
-        if not view.search:
-            self.action_prompt("search")
-        elif not view.find(forward):
-            self.notify(f"no match for {view.search!r}", severity="warning", timeout=3)
-
-    def action_wrap(self) -> None:
-        self.log_view.configure(wrap=not self.log_view.wrap)
-        self._update_logs_title()
-
-    def action_timestamps(self) -> None:
-        self.log_view.configure(timestamps=not self.log_view.timestamps)
-        self._update_logs_title()
-
-    def action_clear_logs(self) -> None:
-        # Remembered per source, so coming back to it does not bring the lines back
-        # from the engine's buffer.
-        self._cleared[self.source.label] = time.time()
-        self.log_view.clear()
-
-    def action_reveal(self) -> None:
-        self.reveal = not self.reveal
-        self.log_view.configure(masker=SecretMasker() if self.reveal else self._masker)
-        self._update_logs_title()
-        if isinstance(self.screen, DetailsScreen):
-            self.screen.show(self.units, reveal=self.reveal, now=self.options.clock())
+            what = " ".join((message.command.replace("_", " "), *message.targets))
+            self._notice(Notice(f"{what} failed: {error}", "error"))
 
     def action_open_port(self) -> None:
         row = self.table.selected
@@ -610,17 +534,94 @@ class DevenvApp(App[int]):
         self.push_screen(screen)
         screen.show(self.units, reveal=self.reveal, now=self.options.clock())
 
+    # ---- actions: logs (the pane does the work) --------------------------------
+
+    def action_all_logs(self) -> None:
+        if self.source.is_all:
+            row = self.table.selected
+            if row is not None:
+                self.log_pane.show(self._source_for(row))
+        else:
+            self.log_pane.show(LogSource())
+
+    def action_prompt(self, kind: str) -> None:
+        self.log_pane.open_prompt("filter" if kind == "filter" else "search")
+
+    def action_find(self, forward: bool) -> None:
+        self.log_pane.find(forward)
+
+    def action_wrap(self) -> None:
+        self.log_pane.toggle_wrap()
+
+    def action_timestamps(self) -> None:
+        self.log_pane.toggle_timestamps()
+
+    def action_clear_logs(self) -> None:
+        self.log_pane.clear()
+
+    def action_go_back(self) -> None:
+        if not self.log_pane.back():
+            self.table.focus()
+
+    def action_reveal(self) -> None:
+        self.reveal = not self.reveal
+        self.log_pane.set_secrets(self._masker, reveal=self.reveal)
+        if isinstance(self.screen, DetailsScreen):
+            self.screen.show(self.units, reveal=self.reveal, now=self.options.clock())
+
+    # ---- actions: session ------------------------------------------------------
+
+    def action_notices(self) -> None:
+        if isinstance(self.screen, NoticesScreen):
+            self.screen.dismiss()
+            return
+        self.notices.mark_read()
+        self._update_header()
+        self.push_screen(NoticesScreen(list(self.notices)))
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.mode))
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
     async def action_quit(self) -> None:
-        if self.options.attached:  # detach: the session goes on
-            self.exit(0)
+        """In-process: stop everything, then exit; a second press forces."""
+        if self.options.attached:  # Textual's own "Quit" command, attached: detach
+            self.action_detach()
             return
+        await self._stop_everything()
+
+    def action_detach(self) -> None:
+        """Attached: leave the session running and close this UI."""
+        self._detached = True
+        if self.options.stats:
+            self.engine.request_stats(False)
+        self._drop_subscriptions()
+        self.exit(0)
+
+    def action_stop_session(self) -> None:
+        """Attached: stop the whole session, after a confirmation (Q again while it
+        stops: at once)."""
+        if self._quitting:
+            self.run_worker(self._stop_everything(), exit_on_error=False)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._stop_everything(), exit_on_error=False)
+
+        self.push_screen(
+            ConfirmScreen(
+                "stop the session",
+                f"Stop every service of {self.engine.project_name} and end the session?\n"
+                "n keeps it running (then q detaches this UI alone).",
+            ),
+            answered,
+        )
+
+    async def _stop_everything(self) -> None:
         if self._quitting:
             if not self._forced:
                 self._forced = True
@@ -631,7 +632,7 @@ class DevenvApp(App[int]):
             return
         self._quitting = True
         self._update_header()
-        screen = QuitScreen(total=len(self.units))
+        screen = QuitScreen(total=len(self.units), mode=self.mode)
         await self.push_screen(screen)
         self._show_quit_progress(screen)
         self._stop_engine(force=False)
@@ -648,59 +649,40 @@ class DevenvApp(App[int]):
         try:
             await self.engine.shutdown(force=force)
         finally:
-            self.engine_stopped = True
-            if self._unsubscribe is not None:
-                self._unsubscribe()
-            self.exit(0)
+            # A forced stop cancels the polite one and ends the app itself: the
+            # polite one must not exit first, before the kill was even sent.
+            if force or not self._forced:
+                self.engine_stopped = True
+                self._drop_subscriptions()
+                self.exit(0)
+
+    def session_ended(self, reason: str) -> None:
+        """For a remote engine whose session went away (stopped elsewhere, socket
+        closed): close the UI and say why once the terminal is restored."""
+        self.engine_stopped = True
+        self._drop_subscriptions()
+        self.exit(0, message=reason)
 
     # ---- command palette -------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        commands: tuple[tuple[str, str, Callable[[], object]], ...] = (
-            ("Restart service", "Restart the selected service (r)", self.action_restart),
-            (
-                "Stop or start service",
-                "Stop the selected service, or start it (s)",
-                self.action_stop_start,
-            ),
-            ("Restart all", "Restart every service (R)", self.action_restart_all),
-            ("All logs", "Show every service's log interleaved (a)", self.action_all_logs),
-            ("Search logs", "Find text in the log (/)", lambda: self.action_prompt("search")),
-            ("Next match", "Next search match (n)", lambda: self.action_find(True)),
-            ("Previous match", "Previous search match (N)", lambda: self.action_find(False)),
-            ("Filter logs", "Show only matching lines (f)", lambda: self.action_prompt("filter")),
-            ("Toggle wrap", "Wrap long log lines (w)", self.action_wrap),
-            ("Toggle timestamps", "Show log timestamps (t)", self.action_timestamps),
-            ("Clear logs", "Clear the log pane (c)", self.action_clear_logs),
-            ("Open port", "Open the service's port in a browser (o)", self.action_open_port),
-            ("Details", "Command, dependencies, environment (d)", self.action_details),
-            ("Reveal secrets", "Show or mask secret values (v)", self.action_reveal),
-            ("Expand replicas", "Show or hide a service's replicas (space)", self.action_expand),
-            ("Help", "Every key (?)", self.action_help),
-            (
-                "Toggle light/dark",
-                "Switch between the light and dark theme",
-                self.action_toggle_theme,
-            ),
-            ("Quit devenv", "Stop everything and quit (q)", self.action_quit),
-        )
-        for title, help_text, callback in commands:
-            yield SystemCommand(title, help_text, callback)
-
-
-def _ts(record: LogRecord) -> float:
-    return record.ts
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":  # ours says what quitting does in this mode
+                yield command
+        for key in keys.palette_entries(self.mode):
+            assert key.title is not None
+            shown = f" ({key.shown_key})" if key.key else ""
+            yield SystemCommand(key.title, key.help + shown, partial(self.run_action, key.action))
 
 
 def make_app(
     engine: EngineAPI,
     services: Sequence[str] = (),
-    **test_options: object,
+    **options: object,
 ) -> DevenvApp:
-    """Build the app; the CLI uses the defaults, tests pass `Options` fields."""
-    options = Options(**test_options)  # type: ignore[arg-type]
-    return DevenvApp(engine, services, options)
+    """Build the app: the CLI and the tests pass `Options` fields (attached=True for a
+    UI attached to a session running elsewhere)."""
+    return DevenvApp(engine, services, Options(**options))  # type: ignore[arg-type]
 
 
 def run_tui(
@@ -726,4 +708,27 @@ def run_tui(
     return asyncio.run(main())
 
 
-__all__ = ["DevenvApp", "Options", "make_app", "run_tui"]
+async def run_attached_async(
+    engine: EngineAPI, services: Sequence[str] = (), *, start: bool = False
+) -> int:
+    """Run the UI attached to a session running elsewhere, on the running loop (the
+    remote engine's coroutines and callbacks run on it too). Never shuts the
+    session down unless the user asks (`Q`); `start=True` starts `services` in it."""
+    app = make_app(engine, services, attached=True, start=start, tune_gc=True)
+    await app.run_async()
+    return app.return_code or 0
+
+
+def run_attached(engine: EngineAPI, services: Sequence[str] = (), *, start: bool = False) -> int:
+    """`run_attached_async` on a fresh loop."""
+    return asyncio.run(run_attached_async(engine, services, start=start))
+
+
+__all__ = [
+    "DevenvApp",
+    "Options",
+    "make_app",
+    "run_attached",
+    "run_attached_async",
+    "run_tui",
+]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
-from devenv.events import UnitState
+from devenv.engine.api import Kind, UnitInfo
+from devenv.events import ACTIVE_STATES, UnitState
 from devenv.secrets import MASK as MASK  # re-exported: the UI's names
 from devenv.secrets import SecretMasker as SecretMasker
 from devenv.secrets import is_secret_name
@@ -24,6 +26,13 @@ CHANGING_STATES = frozenset(
         UnitState.BUILDING,
     }
 )
+
+# States in which a unit has a running instance whose health, CPU and memory mean
+# something. Anything else (crashed, stopped, backing off, waiting) shows dashes.
+LIVE_STATES = ACTIVE_STATES | {UnitState.STOPPING}
+
+# How a user names the two kinds (`devenv start --local api --container worker`).
+MODE_LABEL: dict[Kind, str] = {"process": "local", "container": "container"}
 
 # Theme variables, so dark and light themes both read well.
 STATE_STYLE: dict[UnitState, str] = {
@@ -142,3 +151,42 @@ def prefix_colour(name: str) -> str:
     # A stable hash (not hash(), which is salted per process) so colours survive restarts.
     total = sum(name.encode())
     return PREFIX_COLOURS[total % len(PREFIX_COLOURS)]
+
+
+def without_stale_figures(unit: UnitInfo) -> UnitInfo:
+    """A unit with no running instance shows no health, CPU or memory (the last
+    sample of a crashed process is not its current use)."""
+    if unit.state in LIVE_STATES or (
+        unit.health is None and unit.cpu_percent is None and unit.memory_bytes is None
+    ):
+        return unit
+    return replace(unit, health=None, cpu_percent=None, memory_bytes=None)
+
+
+def can_switch(unit: UnitInfo) -> bool:
+    """The engine says the service can run both ways."""
+    return len(set(unit.modes)) >= 2
+
+
+def other_kind(unit: UnitInfo) -> Kind | None:
+    """The kind `m` asks for, or None when the service has one way to run. An engine
+    that does not say (`modes` empty) is asked anyway: it refuses with a reason."""
+    other: Kind = "container" if unit.kind == "process" else "process"
+    return other if not unit.modes or other in unit.modes else None
+
+
+def single_mode_reason(unit: UnitInfo) -> str:
+    """Why `m` cannot switch this service."""
+    if tuple(unit.modes) == ("process",):
+        return f"{unit.service} has no image or build: it can only run locally"
+    return f"{unit.service} has no x-devenv block: it can only run as a container"
+
+
+def build_label(build: str | None) -> tuple[str, str, str] | None:
+    """How a build beside a serving instance reads on a row: a short marker, its
+    style and the reason after it ("build failed", error, "main.go:3: …")."""
+    if not build:
+        return None
+    marker, _, reason = build.partition(": ")
+    style = "bold $text-error" if marker.startswith("build failed") else "$text-warning"
+    return marker, style, reason

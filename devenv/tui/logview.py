@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
@@ -27,6 +26,7 @@ from textual.strip import Strip
 
 from devenv.events import LogRecord, Stream
 from devenv.tui.format import SecretMasker, prefix_colour
+from devenv.tui.keys import bindings
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 CONTROL = re.compile("[\x00-\x08\x0b-\x1a\x1c-\x1f]")
@@ -78,9 +78,7 @@ class LogView(ScrollView, can_focus=True):
     }
     """
 
-    BINDINGS = [
-        Binding("end", "follow", "Follow", show=False),
-    ]
+    BINDINGS = bindings("logview")
 
     class FollowChanged(Message):
         """Follow mode or the count of unseen lines changed (coalesced)."""
@@ -253,7 +251,20 @@ class LogView(ScrollView, can_focus=True):
 
     def _update_virtual_size(self) -> None:
         width = 0 if self.wrap else self._width + self._decoration_width()
-        self.virtual_size = Size(width, self.row_count)
+        size = Size(width, self.row_count)
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted:
+            self.virtual_size = size
+            return
+        # `virtual_size` is a layout reactive: assigning it reflows the whole screen
+        # and repaints every widget, which under a flood happened on every frame.
+        # Only the scrollbars depend on it. Textual's own resize path does this
+        # (`_size_updated(layout=False)`): store it without the reflow and update
+        # the scrollbars, which reflow only when one appears or goes.
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def on_resize(self) -> None:
         if self.wrap:

@@ -15,7 +15,10 @@ from devenv.engine.api import UnitInfo
 from devenv.events import UnitState
 from devenv.tui.format import (
     DASH,
+    MODE_LABEL,
     STATE_STYLE,
+    build_label,
+    can_switch,
     duration,
     percent,
     resolve_style,
@@ -28,15 +31,17 @@ GROUP_PREFIX = "service:"
 # Column id, header, minimum terminal width at which it shows.
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("name", "service", 0),
-    ("kind", "kind", 110),
+    ("mode", "mode", 96),
     ("state", "state", 0),
     ("health", "health", 110),
     ("ports", "ports", 0),
     ("uptime", "uptime", 60),
-    ("restarts", "↻", 70),
+    ("restarts", "crashes", 70),
+    ("reloads", "reloads", 120),
     ("cpu", "cpu", 76),
     ("mem", "mem", 76),
 )
+SCALED_TO_ZERO = "scaled to zero"
 
 # Order in which a group's units decide its shown state: the first one present wins,
 # so a group reads "crashed" when one replica crashed, "ready" only when all are.
@@ -73,6 +78,12 @@ class RowModel:
     def state(self) -> UnitState:
         states = {u.state for u in self.units}
         return next(s for s in STATE_PRIORITY if s in states)
+
+    @property
+    def scaled_to_zero(self) -> bool:
+        """The service runs no instance (`replicas: 0`): the engine sends one unit
+        with replica 0 so it still has a row."""
+        return all(u.replica == 0 for u in self.units)
 
 
 def build_rows(units: Sequence[UnitInfo], expanded: set[str]) -> list[RowModel]:
@@ -226,8 +237,15 @@ class ServicesTable(DataTable[Text]):
             if row.is_child:
                 return Text(f"  └ {unit.name}")
             return Text(unit.name, style="bold")
-        if cid == "kind":
-            return Text(unit.kind, style="dim")
+        if cid == "mode":
+            text = Text(MODE_LABEL[unit.kind], style="dim")
+            if can_switch(unit):
+                text.append(" ⇄", style="dim")
+            return text
+        if row.scaled_to_zero:
+            if cid == "state":
+                return Text(f"{state_glyph(UnitState.STOPPED, None)} {SCALED_TO_ZERO}", style="dim")
+            return Text(DASH, style="dim", justify="right" if cid in ("cpu", "mem") else "left")
         if cid == "state":
             state = row.state
             style = resolve_style(STATE_STYLE[state], variables)
@@ -236,7 +254,10 @@ class ServicesTable(DataTable[Text]):
                 ready = sum(1 for u in units if u.state in (UnitState.READY, UnitState.COMPLETED))
                 label = f"{label} {ready}/{len(units)}"
             text = Text(f"{state_glyph(state, self.spinner_frame)} {label}", style=style)
-            detail = next((u.detail for u in units if u.detail), "")
+            build = next((b for u in units if (b := build_label(u.build))), None)
+            if build is not None:
+                text.append(f" · {build[0]}", style=resolve_style(build[1], variables))
+            detail = next((u.detail for u in units if u.detail), "") or (build[2] if build else "")
             if self.show_detail and detail:
                 text.append(f"  {detail[:32]}", style="dim")
             return text
@@ -264,11 +285,13 @@ class ServicesTable(DataTable[Text]):
                 duration(self.now - min(starts)) if starts else DASH,
                 style="dim" if not starts else "",
             )
-        if cid == "restarts":
-            total = sum(u.restarts + u.reloads for u in units)
+        if cid == "restarts":  # after crashes
+            total = sum(u.restarts for u in units)
             return Text(
                 str(total), style=resolve_style("$text-warning", variables) if total else "dim"
             )
+        if cid == "reloads":  # file changes and restart commands: expected, so quiet
+            return Text(str(sum(u.reloads for u in units)), style="dim")
         if cid == "cpu":
             cpus = [u.cpu_percent for u in units if u.cpu_percent is not None]
             return Text(percent(sum(cpus) if cpus else None), justify="right")

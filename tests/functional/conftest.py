@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Static
 
 from devenv.tui.app import DevenvApp, make_app
 from tests.functional.fake_engine import T0, FakeEngine, demo_engine
@@ -50,3 +55,36 @@ def deterministic_app(
 @pytest.fixture
 def app(engine: FakeEngine, opened: Opened) -> DevenvApp:
     return deterministic_app(engine, opened)
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll the app until `condition` holds, with a deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        await pilot.pause(0.01)
+
+
+async def started(pilot: Pilot[int], engine: FakeEngine) -> None:
+    await wait_for(pilot, lambda: ("start", ()) in engine.calls)
+    await pilot.pause()
+
+
+def row_keys(app: DevenvApp) -> list[str]:
+    return [r.key for r in app.table.rows_model]
+
+
+async def select(pilot: Pilot[int], app: DevenvApp, key: str) -> None:
+    while app.table.selected is not None and app.table.selected.key != key:
+        index = row_keys(app).index(key)
+        await pilot.press("j" if app.table.cursor_row < index else "k")
+    await pilot.pause()
+
+
+def static_text(static: Static, width: int = 120) -> str:
+    """What a Static shows, as plain text (its content rendered by Rich)."""
+    console = Console(width=width, record=True, color_system=None)
+    console.print(static.content)
+    return console.export_text()

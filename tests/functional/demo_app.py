@@ -1,6 +1,6 @@
 """Run the TUI on the fake engine, for trying it by hand (tmux) and screenshots.
 
-python -m tests.functional.demo_app [--flood LINES_PER_SECOND]
+python -m tests.functional.demo_app [--rate LINES_PER_SECOND] [--fail] [--attached]
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=float, default=2.0, help="log lines per second")
     parser.add_argument("--fail", action="store_true", help="make the API crash")
+    parser.add_argument(
+        "--attached", action="store_true", help="as `devenv attach` shows it (q detaches)"
+    )
     args = parser.parse_args()
     import time
 
@@ -37,7 +40,7 @@ def main() -> None:
         __import__("dataclasses").replace(u, started_at=now - 300 if u.started_at else None)
         for u in engine.units_
     ]
-    app = make_app(engine, [])
+    app = make_app(engine, [], attached=args.attached)
 
     async def run() -> None:
         task = asyncio.create_task(chatter(engine, args.rate))
@@ -45,6 +48,7 @@ def main() -> None:
             engine.set_state("api", UnitState.CRASHED, "exited with code 1", exit_code=1)
         await app.run_async()
         task.cancel()
+        print("calls:", engine.calls)
 
     asyncio.run(run())
 

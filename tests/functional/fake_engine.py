@@ -12,7 +12,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from devenv.engine.api import EngineAPI, Kind, UnitInfo, Unsubscribe, WaitResult
+from devenv.engine.api import EngineAPI, Kind, Rewrite, UnitInfo, Unsubscribe, WaitResult
+from devenv.errors import DevenvError
 from devenv.events import (
     EngineStatus,
     Event,
@@ -20,6 +21,7 @@ from devenv.events import (
     LogLine,
     LogRecord,
     StateChanged,
+    StatusChanged,
     UnitState,
 )
 
@@ -38,8 +40,13 @@ class FakeEngine:
     shutdown_gate: asyncio.Event | None = None  # hold shutdown() until set
     stats_enabled: bool = False
     now: float = T0 + 100
+    pid: int = 4100  # the process the session runs in
+    mode_gate: asyncio.Event | None = None  # hold set_mode() until set
 
     def __post_init__(self) -> None:
+        self._status = EngineStatus(
+            project=self.project, pid=self.pid, docker="connected" if self.host else "unused"
+        )
         self._subscribers: list[tuple[Callable[[Event], None], bool]] = []
         self._batch_subscribers: list[Callable[[LogBatch], None]] = []
         self._logs: deque[LogRecord] = deque(maxlen=self.ring)
@@ -55,7 +62,7 @@ class FakeEngine:
         return self.host
 
     def status(self) -> EngineStatus:
-        return EngineStatus(project=self.project, docker="connected" if self.host else "unused")
+        return self._status
 
     def subscribe(self, callback: Callable[[Event], None], *, lines: bool = True) -> Unsubscribe:
         entry = (callback, lines)
@@ -136,10 +143,16 @@ class FakeEngine:
 
     async def set_mode(self, service: str, mode: Kind) -> None:
         self.calls.append(("set_mode", (service, mode)))
-        for unit in list(self.units_):
-            if unit.service == service:
-                self._update(unit.name, kind=mode)
-        self.set_state(next(u.name for u in self.units_ if u.service == service), UnitState.READY)
+        members = [u for u in self.units_ if u.service == service]
+        if mode not in (members[0].modes or (members[0].kind,)):
+            raise DevenvError(f"service {service!r} cannot run as a {mode}", service=service)
+        for unit in members:
+            self.set_state(unit.name, UnitState.STARTING, f"starting as a {mode}")
+        if self.mode_gate is not None:
+            await self.mode_gate.wait()
+        for unit in members:
+            self._update(unit.name, kind=mode)
+            self.set_state(unit.name, UnitState.READY)
 
     def request_stats(self, enabled: bool) -> None:
         self.stats_enabled = enabled
@@ -166,6 +179,15 @@ class FakeEngine:
         for callback, lines in list(self._subscribers):
             if lines or not isinstance(event, LogLine):
                 callback(event)
+
+    def set_status(self, **changes: object) -> None:
+        """Change the session's status and tell subscribers (StatusChanged)."""
+        self._status = replace(self._status, **changes)  # type: ignore[arg-type]
+        self.emit(StatusChanged(self._status))
+
+    def update(self, unit: str, **changes: object) -> None:
+        """Change a unit's snapshot without an event (the next event redraws it)."""
+        self._update(unit, **changes)
 
     def set_state(self, unit: str, state: UnitState, detail: str = "", **kw: object) -> None:
         service = self._unit(unit).service
@@ -198,6 +220,7 @@ def demo_units() -> list[UnitInfo]:
             environment=(("POSTGRES_USER", "app"), ("POSTGRES_PASSWORD", "s3cr3t-pw")),
             cpu_percent=1.2,
             memory_bytes=48 * 1024 * 1024,
+            modes=("container",),
         ),
         UnitInfo(
             "redis",
@@ -210,6 +233,7 @@ def demo_units() -> list[UnitInfo]:
             command="redis:7-alpine",
             cpu_percent=0.4,
             memory_bytes=9 * 1024 * 1024,
+            modes=("container",),
         ),
         UnitInfo(
             "migrate",
@@ -220,6 +244,7 @@ def demo_units() -> list[UnitInfo]:
             command="python -m demo.migrate",
             cwd="/home/dev/shop",
             depends_on=("postgres",),
+            modes=("process",),
         ),
         UnitInfo(
             "api",
@@ -231,17 +256,29 @@ def demo_units() -> list[UnitInfo]:
             pid=4242,
             started_at=T0 + 40,
             restarts=1,
+            reloads=4,
             command="python -m demo.api --port 3000",
             cwd="/home/dev/shop",
             depends_on=("migrate", "redis"),
             environment=(
-                ("DB_HOST", "localhost"),
+                ("DATABASE_URL", "postgresql://app:s3cr3t-pw@127.0.0.1:5432/app"),
+                ("REDIS_URL", "redis://127.0.0.1:6379/0"),
                 ("DB_PASSWORD", "s3cr3t-pw"),
                 ("API_TOKEN", "tok_9f8e7d6c"),
                 ("LOG_LEVEL", "debug"),
             ),
             cpu_percent=3.5,
             memory_bytes=61 * 1024 * 1024,
+            modes=("process", "container"),
+            rewrites=(
+                Rewrite(
+                    "DATABASE_URL",
+                    "postgresql://app:s3cr3t-pw@postgres:5432/app",
+                    "postgresql://app:s3cr3t-pw@127.0.0.1:5432/app",
+                    "postgres",
+                ),
+                Rewrite("REDIS_URL", "redis://redis:6379/0", "redis://127.0.0.1:6379/0", "redis"),
+            ),
         ),
         *(
             UnitInfo(
@@ -257,6 +294,7 @@ def demo_units() -> list[UnitInfo]:
                 replica=i,
                 cpu_percent=0.8,
                 memory_bytes=30 * 1024 * 1024,
+                modes=("process",),
             )
             for i in (1, 2, 3)
         ),

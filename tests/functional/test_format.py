@@ -1,19 +1,28 @@
-"""The TUI's pure helpers: masking, durations, sizes."""
+"""The TUI's pure helpers: masking, durations, sizes, modes, builds, notices."""
 
 from __future__ import annotations
 
-from devenv.events import UnitState
+from dataclasses import replace
+
+from devenv.engine.api import UnitInfo
+from devenv.events import Notice, UnitState
 from devenv.secrets import is_secret_name
 from devenv.tui.format import (
     DASH,
     MASK,
     SecretMasker,
+    build_label,
+    can_switch,
     duration,
     mask_environment,
+    other_kind,
     percent,
+    single_mode_reason,
     size,
     state_glyph,
+    without_stale_figures,
 )
+from devenv.tui.notices import NoticeLog
 
 
 def test_secret_names() -> None:
@@ -95,3 +104,58 @@ def test_environment_masks_secrets_embedded_in_other_variables() -> None:
         ("DATABASE_URL", f"postgres://app:{MASK}@db/app"),
     ]
     assert mask_environment(env, reveal=True, masker=masker) == env
+
+
+def test_build_label() -> None:
+    assert build_label(None) is None and build_label("") is None
+    assert build_label("building") == ("building", "$text-warning", "")
+    assert build_label("build failed: main.go:3: syntax error") == (
+        "build failed",
+        "bold $text-error",
+        "main.go:3: syntax error",
+    )
+
+
+def test_modes() -> None:
+    base = UnitInfo("api", "api", "process", UnitState.READY)
+    both = replace(base, modes=("process", "container"))
+    assert can_switch(both) and other_kind(both) == "container"
+    assert other_kind(replace(both, kind="container")) == "process"
+    local = replace(base, modes=("process",))
+    assert not can_switch(local) and other_kind(local) is None
+    assert single_mode_reason(local) == "api has no image or build: it can only run locally"
+    container = replace(base, kind="container", modes=("container",))
+    assert other_kind(container) is None
+    assert single_mode_reason(container) == (
+        "api has no x-devenv block: it can only run as a container"
+    )
+    # An engine that does not say is asked: it refuses with its own reason.
+    assert not can_switch(base) and other_kind(base) == "container"
+
+
+def test_no_stale_figures_without_a_running_instance() -> None:
+    unit = UnitInfo(
+        "api",
+        "api",
+        "process",
+        UnitState.READY,
+        health="healthy",
+        cpu_percent=3.0,
+        memory_bytes=1024,
+    )
+    assert without_stale_figures(unit) is unit
+    assert without_stale_figures(replace(unit, state=UnitState.STOPPING)).cpu_percent == 3.0
+    for state in (UnitState.CRASHED, UnitState.STOPPED, UnitState.BACKOFF, UnitState.WAITING):
+        gone = without_stale_figures(replace(unit, state=state))
+        assert (gone.health, gone.cpu_percent, gone.memory_bytes) == (None, None, None)
+
+
+def test_notice_log_counts_unread_warnings_and_is_bounded() -> None:
+    log = NoticeLog(limit=3)
+    log.add(Notice("applied", "info"))
+    log.add(Notice("disk full", "warning"))
+    log.add(Notice("cannot start", "error"))
+    assert log.unread == 2 and len(log) == 3
+    log.mark_read()
+    log.add(Notice("again", "warning"))
+    assert log.unread == 1 and [n.text for n in log] == ["disk full", "cannot start", "again"]

@@ -4,47 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 import pytest
 from textual.message import Message
-from textual.pilot import Pilot
 
 from devenv.events import LogLine, LogRecord, Progress, StateChanged, UnitState
 from devenv.tui.app import DevenvApp
 from devenv.tui.format import MASK
-from devenv.tui.messages import LogsArrived, UnitsChanged
+from devenv.tui.logpane import LogsArrived
+from devenv.tui.messages import UnitsChanged
 from devenv.tui.screens import DetailsScreen, HelpScreen, QuitScreen
-from tests.functional.conftest import Opened, deterministic_app
+from tests.functional.conftest import (
+    Opened,
+    deterministic_app,
+    row_keys,
+    select,
+    started,
+    wait_for,
+)
 from tests.functional.fake_engine import FakeEngine
 
 SIZE = (120, 36)
-
-
-async def wait_for(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll the app until `condition` holds, with a deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await pilot.pause(0.01)
-
-
-async def started(pilot: Pilot[int], engine: FakeEngine) -> None:
-    await wait_for(pilot, lambda: ("start", ()) in engine.calls)
-    await pilot.pause()
-
-
-def row_keys(app: DevenvApp) -> list[str]:
-    return [r.key for r in app.table.rows_model]
-
-
-async def select(pilot: Pilot[int], app: DevenvApp, key: str) -> None:
-    while app.table.selected is not None and app.table.selected.key != key:
-        index = row_keys(app).index(key)
-        await pilot.press("j" if app.table.cursor_row < index else "k")
-    await pilot.pause()
 
 
 async def test_startup_starts_engine_and_shows_every_unit(
@@ -162,7 +142,7 @@ async def test_search_highlights_and_n_N_move_between_matches(
         await select(pilot, app, "api")
         view = app.log_view
         await pilot.press("slash")
-        assert app.focused is app.prompt
+        assert app.focused is app.log_pane.prompt
         await pilot.press(*"needle", "enter")
         assert view.search == "needle"
         assert app.focused is view
@@ -291,8 +271,8 @@ async def test_d_details_masks_secrets_and_v_reveals(app: DevenvApp, engine: Fak
             "/home/dev/shop",
             "migrate",
             "completed",
-            "DB_HOST",
-            "localhost",
+            "DATABASE_URL",
+            "127.0.0.1:5432",
         ):
             assert expected in text
         assert "s3cr3t-pw" not in text and "tok_9f8e7d6c" not in text and MASK in text
@@ -495,7 +475,7 @@ async def test_spinner_and_uptime_timers_run_only_when_needed(engine: FakeEngine
 async def test_progress_bars_while_pulling(app: DevenvApp, engine: FakeEngine) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, engine)
-        engine.set_state("postgres", UnitState.STARTING, "pulling image")
+        engine.set_state("postgres", UnitState.PULLING)
         engine.emit(Progress("postgres", "postgres", "pull", "Downloading", 30, 100))
         await wait_for(pilot, lambda: bool(app.query(".progress-row")))
         box = app.query_one("#progress")
@@ -518,7 +498,8 @@ async def test_columns_collapse_with_the_width(engine: FakeEngine, width: int) -
         await started(pilot, engine)
         columns = [str(k.value) for k in app.table.columns]
         assert {"name", "state", "ports"} <= set(columns)
-        assert ("kind" in columns) == (width >= 110)
+        assert ("mode" in columns) == (width >= 96)
+        assert ("reloads" in columns) == (width >= 120)
         assert ("mem" in columns) == (width >= 76)
         table_width = sum(c.get_render_width(app.table) for c in app.table.ordered_columns)
         assert table_width <= width
@@ -529,9 +510,9 @@ async def test_resize_rebuilds_columns_and_keeps_the_selection(engine: FakeEngin
     async with app.run_test(size=(160, 40)) as pilot:
         await started(pilot, engine)
         await select(pilot, app, "api")
-        assert "kind" in [k.value for k in app.table.columns]
+        assert "mode" in [k.value for k in app.table.columns]
         await pilot.resize_terminal(80, 24)
-        await wait_for(pilot, lambda: "kind" not in [k.value for k in app.table.columns])
+        await wait_for(pilot, lambda: "mode" not in [k.value for k in app.table.columns])
         assert app.table.selected is not None and app.table.selected.key == "api"
 
 
