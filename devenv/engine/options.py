@@ -24,7 +24,7 @@ class EngineOptions:
     watch_quiet: float = 0.010  # seconds without changes that end a burst
     # ...before build steps run: a build costs seconds, a burst (a checkout, a
     # formatter, a loaded machine's gaps) should be one build
-    build_quiet: float = 0.03
+    build_quiet: float = 0.02
     watch_step_ms: int = 10  # watchfiles' grouping step
     watch_max_group_ms: int = 500  # watchfiles' longest single batch
     watch_backend: str = "auto"  # "auto" (inotify on Linux, else watchfiles), or force one
