@@ -62,10 +62,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from devenv.commands.common import load
+    from devenv.config.stack.kinds import resolve_kinds
     from devenv.engine.statefile import running_pid
     from devenv.engine.supervisor import Engine, EngineOptions
-
-    from devenv.config.stack.kinds import resolve_kinds
 
     services: list[str] = list(getattr(args, "services", None) or [])
     stack = load(args).select(services)  # SelectionError lists the valid names
