@@ -30,3 +30,13 @@ done
 
 # tests/integration/test_engine_modes.py: a local Redis to flip the container to
 command -v redis-server >/dev/null || apt_install redis-server
+
+# examples/agent-orchestrator, examples/telegram-bot: the Python libraries their
+# services use when they run locally (the images use Debian's packages)
+python3 -m pip install -q -r examples/agent-orchestrator/requirements.txt -r examples/telegram-bot/requirements.txt
+
+# examples/modular, examples/telegram-bot: each Node package exactly as locked
+# (the image builds take node_modules from the build context)
+for dir in examples/modular/backend/*/ examples/modular/frontend/ examples/telegram-bot/frontend/; do
+    if [ -f "$dir/package-lock.json" ]; then (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error); fi
+done

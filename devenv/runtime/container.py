@@ -146,6 +146,11 @@ class ContainerUnit(Unit):
 
     async def prepare(self, on_phase: Callable[[Phase], None]) -> None:
         """Pull or build the image (cancellable: the stream is closed)."""
+        # The spec again, for this launch: the services it addresses may have
+        # switched kind since the last one (a dependency flipped to a local
+        # process is reached at host.docker.internal); a changed spec means a
+        # recreated container.
+        self.spec = ds.container_spec(self.ctx.stack, self.service, self.replica, self.ctx.kinds())
         self._loop = asyncio.get_running_loop()
         self._client = await asyncio.to_thread(connect)
         cancel = Cancel()

@@ -2,7 +2,9 @@
 `devenv config`: both accept every file, and agree on the services (so the
 same files work under both, as the examples' READMEs promise). Also what plain
 `docker compose` does with the dev files: the orchestrator's starts the
-infrastructure only; ADO's runs everything."""
+infrastructure only; ADO's runs everything. A service in the `devenv` profile
+(telegram-bot's Vite dev server) is the one difference: devenv always enables
+that profile."""
 
 from __future__ import annotations
 
@@ -24,7 +26,21 @@ FILES = [
     ("ado", "docker-compose.staging.yaml", ()),
     ("ado", "docker-compose.prod.yaml", ()),
     ("ado", "docker-compose.prod.yaml", ("backup",)),
+    ("agent-orchestrator", "docker-compose.yml", ()),
+    ("agent-orchestrator", "docker-compose.yml:docker-compose.dev.yml", ()),
+    ("agent-orchestrator", "docker-compose.yml:docker-compose.prod.yml", ()),
+    ("telegram-bot", "docker-compose.yml", ()),
+    ("telegram-bot", "docker-compose.yml", ("proxy",)),
+    ("telegram-bot", "docker-compose.yml:docker-compose.dev.yml", ()),
+    ("telegram-bot", "docker-compose.yml:docker-compose.prod.yml", ("proxy",)),
+    ("modular", "docker-compose.yml", ()),
+    ("modular", "docker-compose.yml", ("database", "ai", "monitoring")),
+    ("modular", "docker-compose/environments/docker-compose.development.yml", ()),
+    ("modular", "docker-compose/environments/docker-compose.staging.yml", ()),
+    ("modular", "docker-compose/environments/docker-compose.production.yml", ("database",)),
 ]
+# Services in the `devenv` profile: devenv lists them, plain Compose does not.
+DEVENV_ONLY = {"telegram-bot": ["frontend"]}
 
 
 ORCHESTRATOR_SERVICES = (
@@ -39,11 +55,16 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+def file_args(file: str) -> list[str]:
+    """`-f` for each of the `:`-separated files, in order."""
+    return [arg for name in file.split(":") for arg in ("-f", name)]
+
+
 def compose_services(example: str, file: str, profiles: tuple[str, ...]) -> list[str]:
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.skip("docker-compose not installed (the `dev` extra installs it)")
-    args = [binary, "-f", file]
+    args = [binary, *file_args(file)]
     for profile in profiles:
         args += ["--profile", profile]
     result = subprocess.run(
@@ -59,7 +80,7 @@ def compose_services(example: str, file: str, profiles: tuple[str, ...]) -> list
 
 
 def devenv_services(example: str, file: str, profiles: tuple[str, ...]) -> list[str]:
-    args = [*DEVENV, "-f", file]
+    args = [*DEVENV, *file_args(file)]
     for profile in profiles:
         args += ["--profile", profile]
     result = subprocess.run(
@@ -83,7 +104,8 @@ def test_docker_compose_and_devenv_read_it_alike(
         # which is why they are in the `devenv` profile.
         assert devenv_services(example, file, profiles) == sorted(ORCHESTRATOR_SERVICES)
         return
-    assert devenv_services(example, file, profiles) == compose_services(example, file, profiles)
+    expected = compose_services(example, file, profiles) + DEVENV_ONLY.get(example, [])
+    assert devenv_services(example, file, profiles) == sorted(expected)
 
 
 def test_plain_compose_starts_only_the_infrastructure_from_the_orchestrators_dev_file() -> None:
@@ -110,7 +132,21 @@ def test_the_orchestrators_dev_file_runs_the_services_as_local_processes() -> No
 
 
 def test_every_example_has_a_readme_and_an_env_example() -> None:
-    for example in ("orchestrator", "ado"):
+    for example in ("orchestrator", "ado", "agent-orchestrator", "telegram-bot", "modular"):
         directory: Path = EXAMPLES / example
         assert (directory / "README.md").is_file(), example
         assert (directory / ".env.example").is_file(), example
+
+
+def test_the_modular_stacks_optional_parts_are_in_profiles() -> None:
+    """MongoDB, Ollama and Prometheus (images a developer may not have) start
+    only when their profile is asked for; nothing else needs them."""
+    assert compose_services("modular", "docker-compose.yml", ()) == sorted(
+        ["redis", "nestjs-api", "fastify-api", "gateway", "frontend"]
+    )
+    for profile, service in (
+        ("database", "mongodb"),
+        ("ai", "ollama"),
+        ("monitoring", "prometheus"),
+    ):
+        assert service in devenv_services("modular", "docker-compose.yml", (profile,))

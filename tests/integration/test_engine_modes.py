@@ -116,3 +116,60 @@ async def test_flip_a_container_to_local_and_back(project: Path) -> None:
             await engine.set_mode("web", "container")  # it can only run locally
     finally:
         await engine.shutdown()
+
+
+async def test_a_container_that_addresses_a_flipped_service_is_recreated_with_its_new_address(
+    project: Path, docker_client: Any
+) -> None:
+    """The dependent is a container: when what it addresses becomes a local
+    process, it is recreated with host.docker.internal in its environment (not
+    restarted with the address it was created with), and back."""
+    published, local = free_port(), free_port()
+    (project / "compose.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            services:
+              redis:
+                image: redis:7-alpine
+                ports: ["127.0.0.1:{published}:6379"]
+                healthcheck: {{test: ["CMD", "redis-cli", "ping"], interval: 1s}}
+                x-devenv:
+                  mode: container
+                  run: redis-server --port {local} --save "" --appendonly no
+                  ports: [{local}]
+              client:
+                image: redis:7-alpine
+                command: ["sleep", "3600"]
+                depends_on: {{redis: {{condition: service_healthy}}}}
+                environment:
+                  REDIS_URL: redis://redis:6379/0
+            """
+        )
+    )
+
+    def container_env() -> list[str]:
+        flt = {"label": f"com.docker.compose.project={os.environ['COMPOSE_PROJECT_NAME']}"}
+        for container in docker_client.containers.list(filters=flt):
+            if container.labels.get("com.docker.compose.service") == "client":
+                return list(container.attrs["Config"]["Env"])
+        return []
+
+    stack = load_stack(LoadOptions(cwd=project, environ=dict(os.environ)))
+    engine = Engine(stack, EngineOptions(state_dir=project / ".devenv", watch=False))
+    try:
+        await engine.start()
+        await wait_state(engine, "client", S.READY, timeout=60)
+        assert "REDIS_URL=redis://redis:6379/0" in container_env()
+
+        await engine.set_mode("redis", "process")
+        flipped = f"REDIS_URL=redis://host.docker.internal:{local}/0"
+        await wait_until(lambda: flipped in container_env(), 60, "client recreated")
+        await wait_state(engine, "client", S.READY, timeout=30)
+        assert unit_info(engine, "client").rewrites[0].after == flipped.split("=", 1)[1]
+
+        await engine.set_mode("redis", "container")
+        await wait_until(
+            lambda: "REDIS_URL=redis://redis:6379/0" in container_env(), 60, "and back"
+        )
+    finally:
+        await engine.shutdown()

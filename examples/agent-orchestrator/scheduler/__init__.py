@@ -1,0 +1,1 @@
+"""The scheduler (APScheduler): hands due schedules to the api as jobs."""

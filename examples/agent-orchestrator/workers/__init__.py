@@ -1,0 +1,1 @@
+"""The workers: lease jobs with SKIP LOCKED, run them, record the outcome."""

@@ -1,0 +1,2 @@
+-- What the bot answered to each message.
+ALTER TABLE messages ADD COLUMN reply text;

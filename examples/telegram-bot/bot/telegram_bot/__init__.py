@@ -1,0 +1,1 @@
+"""The bot: Telegram's webhook in, the backend's answer out."""
