@@ -22,9 +22,6 @@ class EngineOptions:
     log_flush_interval: float = 0.2  # seconds; files are flushed this long after a write
     watch: bool = True
     watch_quiet: float = 0.010  # seconds without changes that end a burst
-    # ...before build steps run: a build costs seconds, a burst (a checkout, a
-    # formatter, a loaded machine's gaps) should be one build
-    build_quiet: float = 0.02
     watch_step_ms: int = 10  # watchfiles' grouping step
     watch_max_group_ms: int = 500  # watchfiles' longest single batch
     watch_backend: str = "auto"  # "auto" (inotify on Linux, else watchfiles), or force one

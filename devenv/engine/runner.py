@@ -720,7 +720,7 @@ class UnitRunner:
         if builder is None:
             return True
         if command.op == Op.RELOAD:  # build once the burst is over
-            await self._quiet_window(command, self.host.options.build_quiet)
+            await self._quiet_window(command)
         self.build = "building"
         self._publish()
         result = await self._build(builder, command)
@@ -749,10 +749,10 @@ class UnitRunner:
         finally:
             self._building = False
 
-    async def _quiet_window(self, command: Command, quiet: float | None = None) -> None:
-        """A burst of changes is one restart: launch once no change has come for
-        `watch_quiet` seconds (the stop overlapped that window already)."""
-        quiet = self.host.options.watch_quiet if quiet is None else quiet
+    async def _quiet_window(self, command: Command) -> None:
+        """A burst of changes is one restart (or one build): go on once no change
+        has come for `watch_quiet` seconds."""
+        quiet = self.host.options.watch_quiet
         while True:
             pending = self._mailbox.peek()
             if pending is not None and pending.op in (Op.RELOAD, Op.RESTART, Op.START):
