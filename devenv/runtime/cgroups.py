@@ -20,15 +20,16 @@ make a cgroup below it; if a launch then shows that the process did not land
 in its cgroup, the unit is found through /proc instead and the hierarchy is not
 used again by this devenv process.
 
-A process joins its unit's cgroup before it can fork: the command is wrapped as
-`/bin/sh -c 'echo $$ > <cgroup>/cgroup.procs; exec "$@"' <cgroup.procs> ARGV...`,
-so the shell moves itself in, then becomes the service (same pid). That costs
-one exec of `/bin/sh` per launch, measured with bench/launch_cost.py on the
-project's machines: +0.7 ms on a quiet machine, +1.4 ms at load 4-5; in
-cgroup v2 the move itself waits for an RCU grace period, ~0.5 ms at the median
-but 10-20 ms at the 90th percentile on a loaded machine. A whole launch is
-cheaper all the same (4-6 ms against 13-24 ms without a cgroup at load 4-5):
-what is left of a unit is one read of `cgroup.procs`, not a scan of every
+A process is moved into its unit's cgroup right after it is launched, by
+devenv, beside the launch (in a thread): in cgroup v1, and in v2 on a loaded
+machine, the kernel makes a move wait for an RCU grace period (10-20 ms), and a
+wrapper that joined before the exec put that on every launch, and on every
+level of a dependency chain (bench/start_overhead.py: 139 ms against 38 ms for
+a chain six deep). What the program forks in the instant before the move is
+still found: through its process group, the DEVENV_INSTANCE marker, its
+descendants, and, for a process that both leaves its group and clears its
+environment in that instant, as an orphan of devenv's when the session ends.
+What is left of a unit is then one read of `cgroup.procs`, not a scan of every
 process's stat and environment in /proc.
 
 Empty cgroups are removed as units end, and the run's directory with the last
@@ -49,7 +50,6 @@ from typing import Literal
 
 Kind = Literal["v2", "v1"]
 PROCS = "cgroup.procs"
-JOIN_SCRIPT = 'echo $$ > "$0" 2>/dev/null; exec "$@"'
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,11 @@ class UnitCgroup:
 
     def contains(self, pid: int) -> bool:
         return pid in self.pids()
+
+    def add(self, pid: int) -> bool:
+        """Move `pid` (and its threads) in: a blocking write the kernel may make
+        wait ~10 ms (an RCU grace period), so callers do it off their loop."""
+        return _write(self.procs_file, str(pid))
 
     def ever_used(self) -> bool:
         """Whether any process ever ran in it (v2: CPU time used; v1 `pids`:
@@ -140,11 +145,6 @@ class RunCgroups:
         except OSError:
             return None
         return UnitCgroup(self.backend, path)
-
-
-def wrap(argv: list[str], group: UnitCgroup) -> list[str]:
-    """The argv that joins `group` first, then execs `argv` (same pid)."""
-    return ["/bin/sh", "-c", JOIN_SCRIPT, str(group.procs_file), *argv]
 
 
 def for_run(run_id: str, environ: Mapping[str, str] | None = None) -> RunCgroups | None:

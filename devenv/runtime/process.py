@@ -42,16 +42,15 @@ early: a second stop waits for the first; only `force` kills at once.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import os
 import re
 import shlex
-import shutil
 import signal
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 from devenv.config.model import Kind, Service, Stack
@@ -65,6 +64,15 @@ from devenv.runtime.lines import LineSplitter
 from devenv.runtime.ports import check_ports_free
 
 _LAUNCHES = itertools.count(1)
+_RECENT: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)  # (when, leader)
+ALONE = 0.5  # seconds around a launch in which no other one may have made its orphans
+
+
+def _alone_since(run: _Run) -> bool:
+    """No other launch of this devenv near this one's (its orphans are its own)."""
+    return not any(abs(at - run.launched) < ALONE and pid != run.pid for at, pid in _RECENT)
+
+
 DEFAULT_GRACE = 5.0
 KILL_WAIT = 10.0  # after SIGKILL, how long to wait for the exit to be reported
 LEFTOVER_GRACE = 1.0  # what a leader that exited by itself left: at most this long
@@ -182,6 +190,7 @@ class _Run:
         self.transport: asyncio.SubprocessTransport | None = None
         self.pid: int | None = None
         self.cgroup: cgroups.UnitCgroup | None = None
+        self.joining: asyncio.Future[bool] | None = None  # the move into the cgroup
         self.joined = False  # the leader was seen in its cgroup: it is exact
         self.launched = time.monotonic()
         self.kill_now = asyncio.Event()  # a forced stop cuts a grace period short
@@ -345,10 +354,7 @@ class ProcessUnit(Unit):
             inherit = {"pass_fds": (*fds, *targets), "preexec_fn": move_fds(fds)}
         run_groups = cgroups.for_run(self.ctx.run_id)
         if run_groups is not None:
-            self._check_command(cwd)  # the wrapper's exec would hide a missing one
             run.cgroup = run_groups.unit(self.name, launch)
-        if run.cgroup is not None:  # outermost: it joins its cgroup before anything runs
-            argv = cgroups.wrap(argv, run.cgroup)
         loop = asyncio.get_running_loop()
         try:
             transport, _ = await loop.subprocess_exec(
@@ -373,27 +379,18 @@ class ProcessUnit(Unit):
             raise
         run.transport = transport
         run.pid = transport.get_pid()
+        _RECENT.append((run.launched, run.pid))
+        if run.cgroup is not None:
+            # Joined beside the launch, not before it: the kernel's move can take
+            # ~10 ms, which a wrapper that joins first added to every launch (and
+            # to every level of a dependency chain). What the program forks in
+            # that instant is still its process group's, and an orphan devenv's.
+            run.joining = loop.run_in_executor(None, self._join, run)
         orphans.register_run(run.pid, instance)
         self._run = run
         self.started_at = time.time()
         if transport.get_returncode() is not None:
             run.exited()
-
-    def _check_command(self, cwd: Path) -> None:
-        """Raise what Popen would for a missing or non-executable command."""
-        program = self.argv[0]
-        if "/" in program:
-            path = cwd / program
-            if not path.exists():
-                raise self._not_found()
-            if not os.access(path, os.X_OK) or path.is_dir():
-                raise self._not_permitted()
-            return
-        search = self._env.get("PATH", os.defpath)
-        if shutil.which(program, path=search) is None:
-            if any(os.path.exists(os.path.join(d, program)) for d in search.split(os.pathsep)):
-                raise self._not_permitted()
-            raise self._not_found()
 
     def _not_found(self) -> DevenvError:
         return DevenvError(
@@ -496,6 +493,30 @@ class ProcessUnit(Unit):
             for waiter in waiters:
                 waiter.cancel()
 
+    @staticmethod
+    def _join(run: _Run) -> bool:
+        """Move the leader into its cgroup, then what it forked before that landed:
+        its group, its marked processes and their descendants, and an orphan that
+        left both and cleared its environment (adopted by devenv, started after
+        the leader) when no other launch could have made it. From then on the
+        cgroup holds every process of the launch. In a thread: it blocks."""
+        group = run.cgroup
+        if group is None or run.pid is None or not group.add(run.pid):
+            return False
+        table = reap.scan()
+        early = reap.unit_processes(table, pgid=run.pid, marker=run.instance)
+        began = reap.start_ticks(run.pid)
+        if began is not None and _alone_since(run):
+            early |= {
+                pid
+                for pid in orphans.unclaimed(table, run.instance)
+                if (ticks := reap.start_ticks(pid)) is not None and ticks >= began
+            }
+        members = set(group.pids())
+        for pid in early - members:
+            group.add(pid)
+        return True
+
     def _processes(self, run: _Run) -> set[int]:
         """The run's live processes now, its leader included while it lives."""
         group = run.cgroup
@@ -504,7 +525,9 @@ class ProcessUnit(Unit):
         members = set(group.pids())
         if run.joined or (run.pid is not None and run.pid in members):
             run.joined = True
-            return members
+            # and what left the group and cleared its environment before the
+            # move landed (an orphan of devenv's): the last unit to stop takes it
+            return members | self._orphans_for_last(run)
         leader = reap.stat(run.pid) if run.pid is not None else None
         alive = leader is not None and leader.alive
         if not alive and group.ever_used():
@@ -523,10 +546,18 @@ class ProcessUnit(Unit):
         """Without a cgroup: group, marker, descendants, and, for the last unit
         of this devenv to stop, the orphans no other unit claims."""
         table = reap.scan()
-        extra: list[int] = []
-        if orphans.live_runs().keys() <= {run.pid}:
-            extra = orphans.unclaimed(table, run.instance)
+        extra = self._orphans_for_last(run, table)
         return reap.unit_processes(table, pgid=run.pid, marker=run.instance, extra=extra)
+
+    @staticmethod
+    def _orphans_for_last(run: _Run, table: reap.Table | None = None) -> set[int]:
+        """Orphans no unit claims, when `run` is the last live unit of this devenv
+        (with their descendants): nobody else can have started them."""
+        if not orphans.is_subreaper() or not orphans.live_runs().keys() <= {run.pid}:
+            return set()
+        table = reap.scan() if table is None else table
+        found = orphans.unclaimed(table, run.instance)
+        return set(found) | reap.descendants(table, found)
 
     def _signal(self, run: _Run, pids: set[int], sig: int) -> None:
         """`sig` to the run's process group, and to each of `pids` outside it

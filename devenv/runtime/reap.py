@@ -51,6 +51,17 @@ def stat(pid: int) -> ProcInfo | None:
     return ProcInfo(pid, int(fields[1]), int(fields[2]), fields[0].decode())
 
 
+def start_ticks(pid: int) -> int | None:
+    """When a process started (clock ticks since boot), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    return int(fields[19])  # field 22 of proc(5), counted after the command
+
+
 def scan() -> Table:
     """Every process but this one (zombies included: see `ProcInfo.alive`)."""
     table: Table = {}
