@@ -334,6 +334,11 @@ class Engine:
         before = dict(self._kinds)
         word = "a local process" if mode == "process" else "a container"
         self.bus.emit(Notice(f"{service}: switching to {word}"))
+        try:  # while the running kind serves: the other one's image, or build steps
+            await self._get_ready(known, mode)
+        except DevenvError as error:
+            self.bus.emit(Notice(f"{service} stays as it runs: {error.message}", "error"))
+            raise
         await asyncio.gather(*(r.send(Op.QUIT) for r in old))
         self._drop_runners(service)
         self._kinds[service] = mode
@@ -350,6 +355,17 @@ class Engine:
         self._update_watch()
         await asyncio.gather(*(r.send(Op.RESTART) for r in self._followers(service, before)))
         self.bus.emit(Notice(f"{service} runs as {word}"))
+
+    async def _get_ready(self, service: Service, kind: Kind) -> None:
+        """What the other kind needs before it can start, done ahead: a container's
+        image pulled or built, a local process's build steps run."""
+        if kind == "container":
+            unit = self.make_unit(service, 1, "container")
+            await unit.prepare(lambda _phase: None)
+        elif (builder := self.builder(service)) is not None:
+            result = await builder.build(frozenset(), 0.0)
+            if not result.ok:
+                raise DevenvError(f"build failed: {result.detail}", service=service.name)
 
     def _followers(self, service: str, before: Mapping[str, Kind]) -> list[UnitRunner]:
         """Running units to restart after `service` changed how it runs: those whose
