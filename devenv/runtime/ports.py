@@ -56,6 +56,23 @@ def port_holder(port: int) -> tuple[int, str] | None:
     return None
 
 
+def unseen_holder_fix(port: int) -> str:
+    """The first fix to offer when nothing is seen listening on a taken port.
+    In the kernel's ephemeral range that is most often an outgoing connection
+    that drew the port as its local end; it comes back at random, so say so."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(part) for part in f.read().split()[:2])
+    except (OSError, ValueError):
+        return "free the port"
+    if low <= port <= high:
+        return (
+            f"free the port ({port} is in the kernel's range for outgoing connections, "
+            f"{low}-{high}, where any connection may take it: prefer a port below {low})"
+        )
+    return "free the port"
+
+
 def check_ports_free(ports: tuple[int, ...], service: str) -> None:
     """Raise PortInUseError naming the holder of the first taken port."""
     for port in ports:
@@ -68,7 +85,7 @@ def check_ports_free(ports: tuple[int, ...], service: str) -> None:
             hint = f"stop pid {pid}, or change the port in x-devenv.ports"
         else:
             who = "another process"
-            hint = "free the port, or change it in x-devenv.ports"
+            hint = f"{unseen_holder_fix(port)}, or change it in x-devenv.ports"
         raise PortInUseError(
             f"port {port} is already in use by {who}",
             hint=hint,
@@ -144,7 +161,7 @@ def preflight_ports(
         if found is not None:
             pid, command = found
             raise _taken(claim, f"pid {pid} ({command[:200]})", f"stop pid {pid}")
-        raise _taken(claim, "another process", "free the port")
+        raise _taken(claim, "another process", unseen_holder_fix(claim.port))
 
 
 def docker_published_ports(

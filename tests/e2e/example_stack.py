@@ -27,6 +27,7 @@ from typing import Any
 import psutil
 import pytest
 from conftest import TEST_LABELS, docker_required
+from hostports import free_port, free_ports  # noqa: F401 (re-exported)
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -49,35 +50,6 @@ def require_paths(*paths: Path, hint: str) -> None:
         if docker_required():
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def free_ports(count: int) -> int:
-    """The first of `count` consecutive free ports (replica n of a service
-    listens on its port + n - 1)."""
-    for _ in range(200):
-        base = free_port()
-        if base + count > 65535:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise AssertionError(f"no {count} consecutive free ports")
 
 
 def until(check: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,18 +22,12 @@ from typing import Any
 import psutil
 import pytest
 from conftest import TEST_LABELS
+from hostports import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_FILES = ("compose.yaml", "compose", "demo", ".env.example", ".gitignore")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def until(check: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+from hostports import free_port
 from textual.pilot import Pilot
 
 from devenv.config import LoadOptions, load_stack
@@ -40,13 +40,6 @@ print("db listening", flush=True)
 while True:
     s.accept()[0].close()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def pid_alive(pid: int) -> bool:

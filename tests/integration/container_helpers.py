@@ -4,7 +4,6 @@ context that records what units report, and cleanup by project and by label."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import TEST_LABEL, TEST_RUN  # the sweep there uses them
+from hostports import free_port  # noqa: F401 (re-exported)
 
 from devenv.config.model import (
     Healthcheck,
@@ -27,13 +27,6 @@ from devenv.events import Progress
 from devenv.runtime.base import UnitContext
 
 PG_TEST = ("CMD-SHELL", "pg_isready -h 127.0.0.1 -U app -d app")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def project_name() -> str:

@@ -8,7 +8,6 @@ import contextlib
 import faulthandler
 import gc
 import os
-import socket
 import sys
 import textwrap
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hostports import free_port  # noqa: F401 (re-exported)
 
 from devenv.config.model import (
     BuildStep,
@@ -191,13 +191,6 @@ async def wait_state(engine: Engine, unit: str, *states: UnitState, timeout: flo
 
 def unit_info(engine: Engine, unit: str) -> UnitInfo:
     return next(u for u in engine.units() if u.name == unit)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def pid_alive(pid: int) -> bool:

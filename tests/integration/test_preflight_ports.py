@@ -56,6 +56,26 @@ def test_a_port_held_by_a_process_names_its_pid_and_command(tmp_path: Path, list
     assert error.hint is not None and f"stop pid {os.getpid()}" in error.hint
 
 
+def test_a_port_taken_by_an_outgoing_connection_says_why(tmp_path: Path) -> None:
+    """Nothing listens on it: the local end of a connection the kernel gave an
+    ephemeral port. The hint says the range and to choose below it (CI once lost
+    a replica's port that way)."""
+    with socket.socket() as server, socket.socket() as client:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        client.connect(server.getsockname())
+        taken = client.getsockname()[1]
+        stack = stack_from(
+            tmp_path, f"services:\n  api:\n    x-devenv: {{run: x, ports: [{taken}]}}\n"
+        )
+        with pytest.raises(PortInUseError) as caught:
+            preflight_ports(stack, {})
+    error = caught.value
+    assert f"host port {taken}/tcp is already in use by another process" in error.message
+    low = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]
+    assert error.hint is not None and f"prefer a port below {low}" in error.hint
+
+
 def test_free_ports_pass_and_a_replicas_offset_port_is_checked(
     tmp_path: Path, listening: int
 ) -> None:
