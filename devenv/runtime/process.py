@@ -555,7 +555,9 @@ class ProcessUnit(Unit):
         (with their descendants): nobody else can have started them."""
         if not orphans.is_subreaper() or not orphans.live_runs().keys() <= {run.pid}:
             return set()
-        table = reap.scan() if table is None else table
+        if table is None:  # devenv's own subtree holds every orphan it adopted
+            table = reap.subtree(os.getpid())
+            table = reap.scan() if table is None else table
         found = orphans.unclaimed(table, run.instance)
         return set(found) | reap.descendants(table, found)
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -238,6 +238,35 @@ async def test_the_reaper_reaps_orphans_and_never_steals_asyncios_children(
 
 
 @linux_only
+@linux_only
+def test_the_subtree_walk_finds_what_a_scan_of_proc_finds() -> None:
+    """Children and grandchildren, through the kernel's children lists, exactly
+    as a pass over all of /proc sees them."""
+    tree = subprocess.Popen(
+        ["sh", "-c", "sleep 30 & sleep 30 & sh -c 'sleep 30 & wait' & wait"],
+        start_new_session=True,
+    )
+    try:
+        wait_until_sync(lambda: len(reap.descendants(reap.scan(), [tree.pid])) >= 4, 10)
+        walked = reap.subtree(os.getpid())
+        assert walked is not None, "this kernel keeps children lists (CONFIG_PROC_CHILDREN)"
+        table = reap.scan()
+        below = reap.descendants(table, [os.getpid()])
+        assert {pid for pid, info in walked.items() if info.alive} == below
+        assert reap.descendants(walked, [tree.pid]) == reap.descendants(table, [tree.pid])
+        assert {tree.pid} <= walked.keys()
+    finally:
+        os.killpg(tree.pid, signal.SIGKILL)
+        tree.wait()
+
+
+def wait_until_sync(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
 def test_orphans_are_told_from_helpers_devenv_started_itself(tmp_path: Path) -> None:
     """Without a cgroup, the last unit to stop takes the orphans no unit claims:
     an `env -i` escapee is one; a process with devenv's own environment (a
