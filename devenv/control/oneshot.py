@@ -1,5 +1,5 @@
-"""The CLI's client of the control socket: one request, standard library only
-(`http.client` over AF_UNIX), so `devenv status --json` costs Python's start-up
+"""The CLI's client of the control socket: one request over AF_UNIX
+(devenv/control/http1.py), so `devenv status --json` costs Python's start-up
 and a few milliseconds. Answers are plain JSON, not decoded into the
 contract's classes (that would import the config model).
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import http.client
 import json
 import os
 import socket
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from devenv.control import http1
 from devenv.control.paths import socket_path, state_dir_of
 from devenv.errors import DevenvError, SelectionError
 
@@ -38,22 +38,6 @@ class UnknownName(SelectionError):
     """A service name the session does not know (the message names the known ones)."""
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(os.fspath(self._path))
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 class Session:
     """A running session, reached through its socket."""
 
@@ -64,23 +48,21 @@ class Session:
     def request(
         self, method: str, path: str, body: Any = None, *, timeout: float | None = 30.0
     ) -> Any:
-        conn = _UnixConnection(self.path, timeout)
+        payload = json.dumps(body).encode() if body is not None else None
         try:
-            payload = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if payload is not None else {}
-            conn.request(method, path, body=payload, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
+            response = http1.request(self.path, method, path, payload, timeout=timeout)
+            try:
+                data = response.read()
+            finally:
+                response.close()
         except (FileNotFoundError, ConnectionRefusedError):
             raise no_session() from None
-        except (ConnectionError, http.client.HTTPException) as error:
+        except (ConnectionError, http1.HttpError) as error:
             raise ControlError(
                 f"the devenv session ended before it answered ({error.__class__.__name__})",
                 hint="`devenv status` shows whether it still runs; its output is in "
                 ".devenv/session.log when it ran with -d",
             ) from None
-        finally:
-            conn.close()
         return answer(response.status, data)
 
     def get(self, path: str, **query: Any) -> Any:
@@ -91,21 +73,22 @@ class Session:
 
     def stream(self, path: str, **query: Any) -> Iterator[dict[str, Any]]:
         """The objects of an NDJSON answer, as they arrive."""
-        conn = _UnixConnection(self.path, None)
         try:
-            conn.request("GET", _with_query(path, query))
-            response = conn.getresponse()
-            if response.status != 200:
-                answer(response.status, response.read())
-            for line in response:
-                if line.strip():
-                    yield json.loads(line)
+            response = http1.request(self.path, "GET", _with_query(path, query))
         except (FileNotFoundError, ConnectionRefusedError):
             raise no_session() from None
-        except (ConnectionError, http.client.HTTPException):
+        except (ConnectionError, http1.HttpError):
+            return  # the session ended: so does the stream
+        try:
+            if response.status != 200:
+                answer(response.status, response.read())
+            for line in response.lines():
+                if line.strip():
+                    yield json.loads(line)
+        except (ConnectionError, http1.HttpError):
             return  # the session ended: so does the stream
         finally:
-            conn.close()
+            response.close()
 
 
 def _with_query(path: str, query: dict[str, Any]) -> str:
