@@ -28,7 +28,7 @@ Targets (issue 8): devenv p50 <= nodemon's p50 (ratio <= 1.0); one build per
 burst. Needs go (Debian's golang-go) and npm (nodemon and esbuild are
 installed on demand into ~/.cache/devenv-bench/node).
 
-    python bench/build_reload.py [--runs 10] [--bursts 3] [--only go,node]
+    python bench/build_reload.py [--runs 30] [--bursts 3] [--only go,node]
                                  [--tools devenv,nodemon] [--alt-src OTHER_CHECKOUT]
                                  [--poll-during-build]
 """
@@ -488,7 +488,7 @@ def _first(text: str | None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--bursts", type=int, default=3)
     parser.add_argument("--only", default="go,node", help="scenarios: go, node")
     parser.add_argument("--tools", default="devenv,nodemon")
