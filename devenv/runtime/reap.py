@@ -84,8 +84,9 @@ def subtree(root: int) -> Table | None:
     process of the machine (a stop of devenv's last unit looks for its orphans
     twice; on a desktop with hundreds of processes each scan costs ~10 ms).
     None where the kernel keeps no such lists (CONFIG_PROC_CHILDREN unset).
-    A process re-parented in that very instant may be missed; the stop that
-    asked looks again until nothing is left."""
+    A process re-parented in that very instant may be missed by this look (a
+    scan that read its old parent would miss it too); a stop looks again on
+    each pass while anything of its unit is left."""
     table: Table = {}
     stack = [root]
     while stack:
