@@ -27,7 +27,8 @@ def _ephemeral_low() -> int:
 
 def _window() -> range:
     """This process's share of [_LOWEST, ephemeral low): pytest-xdist workers
-    (and a second test run beside, by pid) draw from different slices."""
+    draw from different slices (two test runs side by side share one, at
+    random places, and skip a port either has bound)."""
     low, high = _LOWEST, max(_ephemeral_low(), _LOWEST + 2000)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     slot = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
