@@ -8,7 +8,9 @@ can be sent as JSON to a front end in another process (`devenv.control`).
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -66,6 +68,27 @@ class LogRecord:
     stream: Stream
     text: str
     ts: float = field(default_factory=time.time)
+
+
+def filter_records(
+    records: Iterable[LogRecord],
+    *,
+    since: float | None = None,
+    grep: str | None = None,
+    limit: int | None = None,
+) -> list[LogRecord]:
+    """`EngineAPI.logs`' filters, for every engine that keeps records: those at
+    or after `since` (epoch seconds), matching the regular expression `grep`,
+    the last `limit` of them (0: none)."""
+    kept = list(records)
+    if since is not None:
+        kept = [r for r in kept if r.ts >= since]
+    if grep:
+        pattern = re.compile(grep)
+        kept = [r for r in kept if pattern.search(r.text)]
+    if limit is not None:
+        kept = kept[-limit:] if limit > 0 else []
+    return kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import heapq
 import json
-import re
 import secrets as _secrets
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -37,6 +36,7 @@ from devenv.events import (
     Notice,
     StatusChanged,
     Stream,
+    filter_records,
 )
 
 RING_SIZE = 10_000  # lines kept per unit, as the engine's default
@@ -258,14 +258,7 @@ class RemoteEngine:
         records: list[LogRecord] = (
             rings[0] if len(rings) == 1 else list(heapq.merge(*rings, key=_ts))
         )
-        if since is not None:
-            records = [r for r in records if r.ts >= since]
-        if grep:
-            pattern = re.compile(grep)
-            records = [r for r in records if pattern.search(r.text)]
-        if limit is not None:
-            records = records[-limit:] if limit > 0 else []
-        return records
+        return filter_records(records, since=since, grep=grep, limit=limit)
 
     def secrets(self) -> Sequence[str]:
         return list(self._secrets)

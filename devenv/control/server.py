@@ -33,7 +33,7 @@ from devenv.control import wire
 from devenv.control.paths import ensure_private_dir, socket_path
 from devenv.engine.api import EngineAPI, UnitInfo
 from devenv.errors import DevenvError, SelectionError
-from devenv.events import Event, LogBatch, LogRecord, StatusChanged
+from devenv.events import Event, LogBatch, LogRecord, StatusChanged, filter_records
 
 log = logging.getLogger("devenv.control")
 
@@ -385,9 +385,7 @@ class ControlServer:
             merged = heapq.merge(
                 *(self.engine.logs(n, since=since, grep=grep) for n in names), key=_ts
             )
-            records = list(merged)
-            if limit is not None:
-                records = records[-limit:] if limit > 0 else []
+            records = filter_records(merged, limit=limit)
         if query.get("follow") not in ("1", "true"):
             return web.json_response(wire.encode(list(records)), dumps=_dumps)
 

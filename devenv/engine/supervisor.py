@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -64,6 +63,7 @@ from devenv.events import (
     StatusChanged,
     Stream,
     UnitState,
+    filter_records,
 )
 from devenv.runtime.base import Unit, UnitContext
 from devenv.runtime.handover import Handover
@@ -215,14 +215,7 @@ class Engine:
             records = self._logs.records(unit)
         else:
             records = self._logs.all_records([r.name for r in self._resolve([unit])])
-        if since is not None:
-            records = [r for r in records if r.ts >= since]
-        if grep:
-            pattern = re.compile(grep)
-            records = [r for r in records if pattern.search(r.text)]
-        if limit is not None:
-            records = records[-limit:] if limit > 0 else []
-        return records
+        return filter_records(records, since=since, grep=grep, limit=limit)
 
     def secrets(self) -> Sequence[str]:
         found: set[str] = set()
