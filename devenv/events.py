@@ -70,6 +70,19 @@ class LogRecord:
     ts: float = field(default_factory=time.time)
 
 
+def grep_pattern(grep: str | None) -> re.Pattern[str] | None:
+    """The compiled `grep` of a logs query (None: no filter); a DevenvError
+    saying so when it is not a regular expression."""
+    if not grep:
+        return None
+    try:
+        return re.compile(grep)
+    except re.error as error:
+        from devenv.errors import DevenvError
+
+        raise DevenvError(f"--grep {grep!r} is not a regular expression: {error}") from None
+
+
 def filter_records(
     records: Iterable[LogRecord],
     *,
@@ -83,8 +96,8 @@ def filter_records(
     kept = list(records)
     if since is not None:
         kept = [r for r in kept if r.ts >= since]
-    if grep:
-        pattern = re.compile(grep)
+    pattern = grep_pattern(grep)
+    if pattern is not None:
         kept = [r for r in kept if pattern.search(r.text)]
     if limit is not None:
         kept = kept[-limit:] if limit > 0 else []

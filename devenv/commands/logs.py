@@ -78,24 +78,14 @@ def _run(args: argparse.Namespace) -> int:
     from devenv.commands.args import since_of
     from devenv.control.oneshot import find_session
     from devenv.control.paths import state_dir_of
+    from devenv.events import grep_pattern
 
     since = since_of(getattr(args, "since", None), time.time())
-    grep = _pattern(getattr(args, "grep", None))
+    grep = grep_pattern(getattr(args, "grep", None))
     session = find_session(state_dir_of(args))
     if session is not None:
         return _live(session, args, since)
     return _from_files(args, since, grep)
-
-
-def _pattern(grep: str | None) -> re.Pattern[str] | None:
-    if not grep:
-        return None
-    try:
-        return re.compile(grep)
-    except re.error as error:
-        from devenv.errors import DevenvError
-
-        raise DevenvError(f"--grep {grep!r} is not a regular expression: {error}") from None
 
 
 def _live(session: Any, args: argparse.Namespace, since: float | None) -> int:

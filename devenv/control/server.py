@@ -16,7 +16,6 @@ import heapq
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import struct
@@ -33,7 +32,7 @@ from devenv.control import wire
 from devenv.control.paths import ensure_private_dir, socket_path
 from devenv.engine.api import EngineAPI, UnitInfo
 from devenv.errors import DevenvError, SelectionError
-from devenv.events import Event, LogBatch, LogRecord, StatusChanged, filter_records
+from devenv.events import Event, LogBatch, LogRecord, StatusChanged, filter_records, grep_pattern
 
 log = logging.getLogger("devenv.control")
 
@@ -375,7 +374,7 @@ class ControlServer:
         since = float(query["since"]) if query.get("since") else None
         grep = query.get("grep") or None
         limit = int(query["limit"]) if query.get("limit") else None
-        pattern = _compile(grep)
+        pattern = grep_pattern(grep)
         wanted = set(self.resolve_units(names)) if names else None  # unknown: an error
         if len(names) == 1 or not names:
             records = self.engine.logs(
@@ -577,15 +576,6 @@ def _names(body: dict[str, Any], key: str) -> list[str]:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{key} must be a list of names")
     return names
-
-
-def _compile(grep: str | None) -> re.Pattern[str] | None:
-    if not grep:
-        return None
-    try:
-        return re.compile(grep)
-    except re.error as error:
-        raise DevenvError(f"--grep {grep!r} is not a regular expression: {error}") from None
 
 
 def socket_answers(path: Path, timeout: float = 1.0) -> bool:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from devenv.config.model import BuildStep, Service
 from devenv.events import Stream
+from devenv.runtime.base import describe_exit
 from devenv.runtime.lines import LineSplitter
 
 KILL_AFTER = 2.0  # a cancelled build's group gets SIGKILL this long after SIGTERM
@@ -133,7 +134,7 @@ class Builder:
                 self._output("devenv", [f"build{counter}: {step.run}"])
                 code = await self._step(step)
                 if code != 0:
-                    result = BuildResult(False, f"{_describe(code)} in {step.run}", stamp)
+                    result = BuildResult(False, f"{describe_exit(code)} in {step.run}", stamp)
                     self._output("devenv", [f"build failed: {result.detail}"])
                     self._last = result
                     # the next build tries these changes again (all steps, if
@@ -209,12 +210,3 @@ async def _kill_group(proc: asyncio.subprocess.Process) -> None:
 def _cancelling() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-def _describe(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit {code}"

@@ -26,7 +26,6 @@ import contextlib
 import dataclasses
 import enum
 import logging
-import signal
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
@@ -47,7 +46,7 @@ from devenv.events import (
     StateChanged,
     UnitState,
 )
-from devenv.runtime.base import Phase, Unit
+from devenv.runtime.base import Phase, Unit, describe_exit
 from devenv.runtime.handover import Handover
 
 log = logging.getLogger("devenv.engine")
@@ -859,12 +858,3 @@ class UnitRunner:
             pid=self.pid,
         )
         self.host.published(self, event)
-
-
-def describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit {code}"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,16 @@ Phase = Literal["pull", "build"]
 
 def _no_kinds() -> Mapping[str, Kind]:
     return {}
+
+
+def describe_exit(code: int) -> str:
+    """An exit code as `Unit.wait_exit` gives it, in words ("exit 2", "killed by SIGKILL")."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"
 
 
 @dataclass

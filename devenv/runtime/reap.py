@@ -40,26 +40,29 @@ class ProcInfo:
 Table = dict[int, ProcInfo]
 
 
-def stat(pid: int) -> ProcInfo | None:
-    """One process's entry, or None when it is gone."""
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """/proc/PID/stat's fields after the command (which may hold spaces and
+    parentheses), from the state on; None when the process is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
         return None
-    fields = data[data.rfind(b")") + 2 :].split()
+    return data[data.rfind(b")") + 2 :].split()
+
+
+def stat(pid: int) -> ProcInfo | None:
+    """One process's entry, or None when it is gone."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
     return ProcInfo(pid, int(fields[1]), int(fields[2]), fields[0].decode())
 
 
 def start_ticks(pid: int) -> int | None:
     """When a process started (clock ticks since boot), or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()
-    return int(fields[19])  # field 22 of proc(5), counted after the command
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[19])  # field 22 of proc(5)
 
 
 def scan() -> Table:
