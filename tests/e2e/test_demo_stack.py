@@ -5,69 +5,25 @@ running behind — no process, no container."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from conftest import TEST_LABELS
+from example_stack import alive, http, processes_under, until
 from hostports import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_FILES = ("compose.yaml", "compose", "demo", ".env.example", ".gitignore")
-
-
-def until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout}s (last: {last!r})")
-
-
-def http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-    except (OSError, ValueError):
-        return 0, None
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def processes_in(directory: Path) -> list[str]:
-    found = []
-    for proc in psutil.process_iter(["pid", "cwd", "cmdline", "status"]):
-        if proc.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        if proc.info["cwd"] and Path(proc.info["cwd"]) == directory:
-            found.append(f"{proc.info['pid']}: {' '.join(proc.info['cmdline'] or [])}")
-    return found
 
 
 @pytest.fixture
@@ -170,7 +126,7 @@ def test_new_developer_flow(demo: tuple[Path, str, int], docker_client: Any) -> 
     assert code in (0, 130, 143, -signal.SIGTERM), output[-3000:]
     for pid in (api_pid, new_api_pid, worker_pid):
         assert not alive(pid), f"pid {pid} still running\n{output[-3000:]}"
-    assert processes_in(copy) == []
+    assert processes_under(copy) == []
     assert output.count("migrate: schema is up to date") == 1  # not re-run by the reload
     running = docker_client.containers.list(
         filters={"label": f"com.docker.compose.project={project}"}
