@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -212,3 +213,27 @@ def shutil_which(name: str) -> str | None:
     import shutil
 
     return shutil.which(name)
+
+
+_SERVED = re.compile(rb"^\d+ \d+$")
+
+
+def served(port: int, timeout: float = 0.5) -> str | None:
+    """What a reload benchmark's service answers to GET / (`<VERSION> <pid>`);
+    None when nothing answers, or the reply was cut short (the instance was
+    stopped while answering)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\nHost: x\r\nConnection: close\r\n\r\n")
+            chunks = []
+            while True:
+                data = sock.recv(4096)
+                if not data:
+                    break
+                chunks.append(data)
+    except OSError:
+        return None
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    if not re.match(rb"^HTTP/1\.[01] 200", head) or not _SERVED.match(body):
+        return None
+    return body.decode()

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -57,6 +56,7 @@ from _bench import (
     load_average,
     nodemon_bin,
     percentile,
+    served,
     shutil_which,
     table,
     workdir,
@@ -110,7 +110,6 @@ services:
 """
 
 VERSION_RE = re.compile(r"(const version(?:: number)? = )\d+")
-BODY_RE = re.compile(rb"^\d+ \d+$")
 
 
 @dataclass
@@ -148,25 +147,6 @@ def node_scenario() -> Scenario:
     )
 
 
-def get(port: int, timeout: float = 0.5) -> str | None:
-    """The body of GET / (None when nothing answers, or a reply was cut short)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(b"GET / HTTP/1.0\r\nHost: x\r\nConnection: close\r\n\r\n")
-            chunks = []
-            while True:
-                data = sock.recv(4096)
-                if not data:
-                    break
-                chunks.append(data)
-    except OSError:
-        return None
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    if not re.match(rb"^HTTP/1\.[01] 200", head) or not BODY_RE.match(body):
-        return None
-    return body.decode()
-
-
 @dataclass
 class Tool:
     name: str
@@ -197,7 +177,7 @@ class Tool:
             f.write(text)
 
     def serving(self) -> int | None:
-        body = get(self.port)
+        body = served(self.port)
         return int(body.split()[0]) if body else None
 
     def log_tail(self) -> str:
@@ -245,7 +225,7 @@ def wait_serving(tool: Tool, version: int, timeout: float, starts: int | None = 
             raise ToolFailed(f"{tool.name}: no new instance after {timeout:g}s")
         time.sleep(0.001)
     while True:
-        body = get(tool.port, timeout=0.2)
+        body = served(tool.port, timeout=0.2)
         now = time.perf_counter()
         if body is not None and body.split()[0] == str(version):
             return now - begin
@@ -305,7 +285,7 @@ def floor_once(
     (root / scenario.source).write_text(text)
     subprocess.run(["sh", "-c", scenario.build(tools)], cwd=root, check=True)
     proc = group.popen(shlex.split(scenario.run.format(port=port)), cwd=root)
-    while (body := get(port, timeout=0.2)) is None or not body.startswith(f"{version} "):
+    while (body := served(port, timeout=0.2)) is None or not body.startswith(f"{version} "):
         if time.perf_counter() - begin > 60:
             raise TimeoutError("the floor service did not answer within 60 s")
         time.sleep(0.001)

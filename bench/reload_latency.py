@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from _bench import (
     load_average,
     nodemon_bin,
     percentile,
+    served,
     shutil_which,
     table,
     wait_for,
@@ -100,27 +100,6 @@ services:
 """
 
 VERSION_RE = re.compile(r"^VERSION = \d+$", re.MULTILINE)
-BODY_RE = re.compile(rb"^\d+ \d+$")
-
-
-def get(port: int, timeout: float = 0.5) -> str | None:
-    """The body of GET / (None when nothing answers)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-            chunks = []
-            while True:
-                data = sock.recv(4096)
-                if not data:
-                    break
-                chunks.append(data)
-    except OSError:
-        return None
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    # a reply cut short (the instance was stopped while answering) counts as none
-    if not head.startswith(b"HTTP/1.0 200") or not BODY_RE.match(body):
-        return None
-    return body.decode()
 
 
 @dataclass
@@ -153,7 +132,7 @@ class Tool:
             f.write(text)
 
     def serving(self) -> int | None:
-        body = get(self.port)
+        body = served(self.port)
         return int(body.split()[0]) if body else None
 
 
@@ -170,7 +149,7 @@ def reload_once(tool: Tool, timeout: float = 10.0) -> float:
     tool.write_version(target)
     deadline = begin + timeout
     while True:
-        body = get(tool.port, timeout=0.2)
+        body = served(tool.port, timeout=0.2)
         now = time.perf_counter()
         if body is not None and body.split()[0] == str(target):
             latency = now - begin
@@ -214,7 +193,7 @@ def cold_start(group: Group, root: Path, port: int) -> float:
     any reloader adds on top of this is its own cost)."""
     begin = time.perf_counter()
     proc = group.popen([PYTHON, "app/service.py", str(port)], cwd=root)
-    while get(port, timeout=0.2) is None:
+    while served(port, timeout=0.2) is None:
         if time.perf_counter() - begin > 10:
             raise TimeoutError("the service did not answer within 10 s")
         time.sleep(0.001)
