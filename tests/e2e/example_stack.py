@@ -139,6 +139,35 @@ def remove_project(docker_client: Any, project: str) -> None:
 STATE_LINE = re.compile(r"^(\S+)\s+\| -- (\w[\w ]*?)(?::|$)")
 
 
+def devenv_init(copy: Path, compose: list[str], env: dict[str, object]) -> None:
+    """`devenv init` in the copy, as the README says, then this test's values
+    appended to the .env it wrote."""
+    init = subprocess.run(
+        [sys.executable, "-m", "devenv", *compose, "init"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert init.returncode == 0, init.stderr
+    with (copy / ".env").open("a") as f:
+        f.writelines(f"{name}={value}\n" for name, value in env.items())
+
+
+def until_healthy(
+    run: DevenvRun, endpoints: dict[str, str], timeout: float
+) -> dict[str, dict[str, Any]]:
+    """Every endpoint's /health body, once all of them answer (devenv must keep running)."""
+
+    def all_up() -> dict[str, dict[str, Any]] | None:
+        assert run.running(), f"devenv exited\n{run.tail()}"
+        found = {name: health(url) for name, url in endpoints.items()}
+        return found if all(found.values()) else None  # type: ignore[return-value]
+
+    result: dict[str, dict[str, Any]] = until(all_up, timeout, "every service's /health")
+    return result
+
+
 @dataclass
 class DevenvRun:
     """`devenv ... start --no-tui` in an example's copy, its output in a file."""

@@ -12,7 +12,6 @@ its log; a fix brings the new instance; SIGTERM leaves nothing running."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from example_stack import (
     WebSocket,
     alive,
     copy_example,
+    devenv_init,
     free_port,
     health,
     holds,
@@ -35,6 +35,7 @@ from example_stack import (
     require_paths,
     require_tools,
     until,
+    until_healthy,
 )
 
 pytestmark = [pytest.mark.slow]
@@ -85,17 +86,7 @@ def test_dev_mode_with_devenv(
 ) -> None:
     copy, ports, project = example
     compose = ["-f", "docker-compose.dev.yaml"]
-    init = subprocess.run(
-        [sys.executable, "-m", "devenv", *compose, "init"],
-        cwd=copy,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert init.returncode == 0, init.stderr
-    with (copy / ".env").open("a") as f:
-        f.write(f"COMPOSE_PROJECT_NAME={project}\nHEALTH_INTERVAL=1s\n")
-        f.writelines(f"{name}={port}\n" for name, port in ports.items())
+    devenv_init(copy, compose, {"COMPOSE_PROJECT_NAME": project, "HEALTH_INTERVAL": "1s", **ports})
 
     run = DevenvRun(copy, compose).start()
     api = f"http://127.0.0.1:{ports['API_PORT']}"
@@ -107,13 +98,7 @@ def test_dev_mode_with_devenv(
     }
     pids: dict[str, int] = {}
     try:
-
-        def all_up() -> dict[str, dict[str, Any]] | None:
-            assert run.running(), f"devenv exited\n{run.tail()}"
-            found = {name: health(url) for name, url in endpoints.items()}
-            return found if all(found.values()) else None  # type: ignore[return-value]
-
-        up = until(all_up, timeout=300, what="every service's /health")
+        up = until_healthy(run, endpoints, timeout=300)
         pids = {name: body["pid"] for name, body in up.items()}
         assert up["orchestrator"]["workers"] >= 1  # the worker registered
         assert up["api-gateway"]["orchestrator"] == "ok"

@@ -28,6 +28,7 @@ from example_stack import (
     WebSocket,
     alive,
     copy_example,
+    devenv_init,
     free_port,
     free_ports,
     health,
@@ -38,6 +39,7 @@ from example_stack import (
     require_paths,
     require_tools,
     until,
+    until_healthy,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -91,18 +93,17 @@ def test_dev_mode_with_devenv(
 ) -> None:
     copy, ports, project = example
     compose = ["-f", "docker-compose.dev.yml"]
-    init = subprocess.run(
-        [sys.executable, "-m", "devenv", *compose, "init"],
-        cwd=copy,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    devenv_init(
+        copy,
+        compose,
+        {
+            "COMPOSE_PROJECT_NAME": project,
+            "HEALTH_INTERVAL": "1s",
+            "PYTHON": sys.executable,
+            "OPENAI_API_KEY": "sk-test-not-a-real-key",
+            **ports,
+        },
     )
-    assert init.returncode == 0, init.stderr
-    with (copy / ".env").open("a") as f:
-        f.write(f"COMPOSE_PROJECT_NAME={project}\nHEALTH_INTERVAL=1s\nPYTHON={sys.executable}\n")
-        f.write("OPENAI_API_KEY=sk-test-not-a-real-key\n")
-        f.writelines(f"{name}={port}\n" for name, port in ports.items())
 
     run = DevenvRun(copy, compose).start()
     orchestrator = f"http://127.0.0.1:{ports['ORCHESTRATOR_PORT']}"
@@ -118,13 +119,7 @@ def test_dev_mode_with_devenv(
     }
     pids: dict[str, int] = {}
     try:
-
-        def all_up() -> dict[str, dict[str, Any]] | None:
-            assert run.running(), f"devenv exited\n{run.tail()}"
-            found = {name: health(url) for name, url in endpoints.items()}
-            return found if all(found.values()) else None  # type: ignore[return-value]
-
-        up = until(all_up, timeout=240, what="every service's /health")
+        up = until_healthy(run, endpoints, timeout=240)
         pids = {name: body["pid"] for name, body in up.items()}
         assert len(set(pids.values())) == len(pids), pids  # replicas are separate processes
         assert up["orchestrator"]["database"] == "ok" and up["orchestrator"]["redis"] == "ok"
