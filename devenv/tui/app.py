@@ -252,6 +252,8 @@ class DevenvApp(App[int]):
         if threading.get_ident() != self._thread:  # an engine on another loop
             self.call_from_thread(self._on_engine_event, event)
             return
+        if not self.is_running:  # an event queued before the UI began to close
+            return
         if isinstance(event, LogLine):
             self.log_pane.feed_record(event.record, event.service)
             return
@@ -287,6 +289,8 @@ class DevenvApp(App[int]):
         self._update_header()
 
     def on_units_changed(self, _message: UnitsChanged) -> None:
+        if not self.is_running:  # closing: the main screen's widgets are being removed
+            return
         self._refresh_units()
 
     def _refresh_units(self) -> None:

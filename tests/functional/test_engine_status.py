@@ -117,6 +117,18 @@ async def test_notice_list_is_bounded(app: DevenvApp, engine: FakeEngine) -> Non
         assert len(texts) == 100 and texts[-1] == "notice 149" and texts[0] == "notice 50"
 
 
+async def test_engine_events_during_teardown_are_ignored(
+    app: DevenvApp, engine: FakeEngine
+) -> None:
+    """Events still queued when the UI closes (quit, detach, a test's end) find the
+    main screen's widgets gone: they are dropped, not a NoMatches crash at exit."""
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, engine)
+        for i in range(300):
+            engine.emit(Notice(f"notice {i}", "warning"))
+    # leaving the block closed the app with those events still queued; it raised nothing
+
+
 async def test_a_failed_command_is_an_error_notice(engine: FakeEngine) -> None:
     messages: list[Message] = []
     app = deterministic_app(engine)
