@@ -65,6 +65,7 @@ from devenv.events import (
     UnitState,
     filter_records,
 )
+from devenv.runtime import children
 from devenv.runtime.base import Unit, UnitContext
 from devenv.runtime.handover import Handover
 from devenv.secrets import is_secret_name
@@ -608,6 +609,7 @@ class Engine:
         if self.options.write_state:
             self._lock.acquire()  # SessionLocked: another session holds the project
         self._started = True
+        children.use_pidfds()  # a launch then costs no thread (see devenv/runtime/children.py)
         self._ctx = UnitContext(
             stack=self.stack,
             on_log=lambda unit, stream, line: self._on_log_batch(unit, stream, [line]),
