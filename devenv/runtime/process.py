@@ -503,15 +503,19 @@ class ProcessUnit(Unit):
         group = run.cgroup
         if group is None or run.pid is None or not group.add(run.pid):
             return False
-        table = reap.scan()
+        # This runs beside the launch's boot, so it reads as little as it can: a
+        # subreaper's launches and their orphans are all below devenv (else an
+        # orphan with the marker may be anywhere), and only what started since
+        # the launch can be its (their environments are read for the marker).
+        table = reap.subtree(os.getpid()) if orphans.is_subreaper() else None
+        if table is None:
+            table = reap.scan()
+        leader = table.get(run.pid) or reap.stat(run.pid)
+        if leader is not None:
+            table = {pid: info for pid, info in table.items() if info.started >= leader.started}
         early = reap.unit_processes(table, pgid=run.pid, marker=run.instance)
-        began = reap.start_ticks(run.pid)
-        if began is not None and _alone_since(run):
-            early |= {
-                pid
-                for pid in orphans.unclaimed(table, run.instance)
-                if (ticks := reap.start_ticks(pid)) is not None and ticks >= began
-            }
+        if leader is not None and _alone_since(run):
+            early |= set(orphans.unclaimed(table, run.instance))
         members = set(group.pids())
         for pid in early - members:
             group.add(pid)

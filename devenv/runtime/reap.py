@@ -31,6 +31,7 @@ class ProcInfo:
     ppid: int
     pgid: int
     state: str  # R, S, D, Z, ... (proc(5))
+    started: int  # clock ticks since boot
 
     @property
     def alive(self) -> bool:
@@ -56,13 +57,14 @@ def stat(pid: int) -> ProcInfo | None:
     fields = _stat_fields(pid)
     if fields is None:
         return None
-    return ProcInfo(pid, int(fields[1]), int(fields[2]), fields[0].decode())
+    # started: field 22 of proc(5)
+    return ProcInfo(pid, int(fields[1]), int(fields[2]), fields[0].decode(), int(fields[19]))
 
 
 def start_ticks(pid: int) -> int | None:
     """When a process started (clock ticks since boot), or None when it is gone."""
-    fields = _stat_fields(pid)
-    return None if fields is None else int(fields[19])  # field 22 of proc(5)
+    info = stat(pid)
+    return None if info is None else info.started
 
 
 def scan() -> Table:
