@@ -25,18 +25,35 @@ Result = Callable[[bool, str], None]  # each change of a single check's outcome
 
 
 class Prober:
-    def __init__(self, unit: Unit, timing: ProbeTiming, report: Report, result: Result) -> None:
+    def __init__(
+        self,
+        unit: Unit,
+        timing: ProbeTiming,
+        report: Report,
+        result: Result,
+        *,
+        proven: bool = False,
+    ) -> None:
         self.unit = unit
         self.timing = timing
         self._report = report
         self._result = result
+        # Its readiness was just checked (a handover's new instance): health
+        # checks only, the first after an interval, not a check at once.
+        self.proven = proven
 
     async def run(self) -> None:
         timing = self.timing
-        await asyncio.sleep(timing.start_period)
+        ready = self.proven
+        if ready:
+            self._report("ready", "ready before the switch")
+            if timing.health_interval is None:
+                return
+            await asyncio.sleep(timing.health_interval)
+        else:
+            await asyncio.sleep(timing.start_period)
         failures = 0
-        ready = False
-        last_ok: bool | None = None
+        last_ok: bool | None = True if ready else None
         retries = timing.retries or 3
         me = asyncio.current_task()
         while True:

@@ -473,13 +473,13 @@ class UnitRunner:
 
     # --- probes -------------------------------------------------------------------------
 
-    def _start_probe(self, unit: Unit) -> None:
+    def _start_probe(self, unit: Unit, *, proven: bool = False) -> None:
         timing = unit.probe_timing
         if timing is None:
             self.health = None
             self._fire(Trigger.PROBE_OK, "started")
             return
-        prober = Prober(unit, timing, self._on_verdict, self._on_result)
+        prober = Prober(unit, timing, self._on_verdict, self._on_result, proven=proven)
         self._probe = asyncio.create_task(prober.run(), name=f"probe-{self.name}")
 
     def _on_verdict(self, verdict: Verdict, detail: str) -> None:
@@ -646,14 +646,14 @@ class UnitRunner:
             self._set_detail("")
             return
         old, old_exit = self.unit, self._exit
+        self.handover.activate(getattr(new, "ports", ()))  # new connections: at once
         await self._stop_probe()
-        self.handover.activate(getattr(new, "ports", ()))
         self.unit = new
         self.reloads += 1
         self.host.guard(old, False)
         self._adopt(new)
         self._set_detail(f"pid {new.pid}" if new.pid else "handed over")
-        self._start_probe(new)
+        self._start_probe(new, proven=True)  # its readiness was just checked
         drained = await self.handover.drained(getattr(old, "ports", ()), self._grace(old))
         if not drained:
             self.host.devenv_line(self.name, "the old instance's connections outlived its grace")
@@ -687,7 +687,12 @@ class UnitRunner:
             if state == "ready":
                 ready.set()
 
-        prober = asyncio.ensure_future(Prober(new, timing, verdict, lambda ok, d: None).run())
+        async def probe() -> None:
+            assert self.handover is not None
+            await self.handover.listening(getattr(new, "ports", ()))
+            await Prober(new, timing, verdict, lambda ok, d: None).run()
+
+        prober = asyncio.ensure_future(probe())
         ended = asyncio.ensure_future(new.wait_exit())
         waiting = asyncio.ensure_future(ready.wait())
         try:

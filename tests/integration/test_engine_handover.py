@@ -151,3 +151,84 @@ async def test_no_request_fails_during_a_reload(tmp_path: Path, mode: str) -> No
         await engine.shutdown()
     with pytest.raises(OSError):
         get(port)  # the port is let go at the end
+
+
+LATE_LISTENER = """
+import http.server, os, signal, threading, time
+VERSION = open("version").read().strip()
+print("booting", VERSION, flush=True)  # what its readiness check waits for
+if VERSION != "v1":
+    time.sleep(0.6)  # ... well before it listens
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def do_GET(self):
+        body = f"{VERSION} {os.getpid()}".encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body)))
+        self.end_headers(); self.wfile.write(body)
+    def log_message(self, *args): pass
+server = http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+server.serve_forever()
+"""
+
+
+async def test_connections_go_to_a_new_instance_only_once_it_listens(tmp_path: Path) -> None:
+    """A readiness check that passes before the program listens (a log line, a
+    command) must not send the relay's connections to a port nobody takes; and
+    once the switch is made, the new instance is not checked again at once."""
+    from dataclasses import replace
+
+    from devenv.events import ProbeResult
+
+    (tmp_path / "server.py").write_text(LATE_LISTENER)
+    (tmp_path / "version").write_text("v1")
+    port = free_port()
+    web = service(
+        "web",
+        f"{PY} server.py",
+        tmp_path,
+        ports=(port,),
+        ready=ReadyProbe("log", "^booting", interval=0.02),
+        watch=(tmp_path / "version",),
+    )
+    assert web.local is not None
+    web = replace(web, local=replace(web.local, handover="proxy"))  # type: ignore[arg-type]
+    engine = Engine(make_stack(tmp_path, web), fast_options(tmp_path, stop_grace=2.0))
+    rec = Recorder(engine)
+    try:
+        await engine.start()
+        await wait_state(engine, "web", S.READY)
+        await asyncio.wait_for(engine.watcher_ready(), 5)
+        # (the relay runs on this loop: requests come from threads)
+        for _ in range(500):
+            if await asyncio.to_thread(port_answers, port):
+                break
+            await asyncio.sleep(0.02)
+        load = Load(port)
+        runner = asyncio.get_running_loop().run_in_executor(None, load.run)
+        try:
+            await asyncio.sleep(0.2)
+            probed_before = len([e for e in rec.events if isinstance(e, ProbeResult)])
+            (tmp_path / "version").write_text("v2")
+            await wait_until(
+                lambda: bool(load.answers) and load.answers[-1].startswith("v2 "),
+                15,
+                "v2 answers",
+            )
+            await asyncio.sleep(0.3)
+        finally:
+            load.stop()
+            await runner
+        assert load.failures == [], load.failures[:5]
+        probed_after = [e for e in rec.events if isinstance(e, ProbeResult)][probed_before:]
+        assert probed_after == []  # its readiness was checked just before the switch
+        assert unit_info(engine, "web").health == "healthy"
+    finally:
+        await engine.shutdown()
+
+
+def port_answers(port: int) -> bool:
+    try:
+        return bool(get(port))
+    except OSError:
+        return False
