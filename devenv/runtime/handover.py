@@ -281,11 +281,12 @@ class Handover:
         return tuple(free_port() for _ in self.public)
 
     async def listening(self, ports: tuple[int, ...]) -> None:
-        """Until an instance behind the relay accepts on each of its `ports`: its
-        readiness check is worth running from then on, and the relay could not
-        send it a connection before. (Inherited sockets always accept.)"""
-        for proxy, port in zip(self._proxies, ports, strict=False):
-            while not accepts(proxy.upstream_host, port):
+        """Until an instance behind the relay accepts on its first port (the one
+        a service's default readiness check looks at; another may open later or
+        never): its readiness check is worth running from then on, and the relay
+        could not send it a connection before. (Inherited sockets always accept.)"""
+        if self._proxies and ports:
+            while not accepts(self._proxies[0].upstream_host, ports[0]):
                 await asyncio.sleep(LISTEN_POLL)
 
     @property
