@@ -61,12 +61,6 @@ def stat(pid: int) -> ProcInfo | None:
     return ProcInfo(pid, int(fields[1]), int(fields[2]), fields[0].decode(), int(fields[19]))
 
 
-def start_ticks(pid: int) -> int | None:
-    """When a process started (clock ticks since boot), or None when it is gone."""
-    info = stat(pid)
-    return None if info is None else info.started
-
-
 def scan() -> Table:
     """Every process but this one (zombies included: see `ProcInfo.alive`)."""
     table: Table = {}
