@@ -127,16 +127,32 @@ def _kill_all(proc: subprocess.Popen[bytes], tree: list[Any]) -> None:
 
 
 def wait_for(
-    predicate: Any, timeout: float, interval: float = 0.01, what: str = "condition"
+    predicate: Any,
+    timeout: float,
+    interval: float = 0.01,
+    what: str = "condition",
+    steady: bool = False,
 ) -> Any:
-    deadline = time.monotonic() + timeout
+    """Ask `predicate` until it gives a true value, pausing `interval` between
+    asks; or, `steady`, asking every `interval` from the first ask on, however
+    long each takes. Steady polling is fair between two things measured with it
+    when asking one takes longer (a request the old instance answers) than asking
+    the other (a connection refused at once): the paused kind would ask the slow
+    one less often and add the difference to its time."""
+    start = time.monotonic()
+    deadline = start + timeout
+    asks = 0
     while True:
         value = predicate()
         if value:
             return value
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
+        asks += 1
+        pause = start + asks * interval - now if steady else interval
+        if pause > 0:
+            time.sleep(pause)
 
 
 def write_results(name: str, data: dict[str, Any]) -> Path:
