@@ -51,6 +51,10 @@ class Inotify:
         self.skip_dirs = skip_dirs
         self.roots: list[str] = []
         self._paths: dict[int, str] = {}
+        # Files modified and not closed since: a write under way. One save
+        # (truncate, write, close) can come in two or three reads, and whoever
+        # acts on the first alone would act again on the rest.
+        self.writing: set[str] = set()
 
     def add_tree(self, root: str) -> list[str]:
         """Watch `root` and every directory below it (not ignored ones); the
@@ -89,6 +93,11 @@ class Inotify:
                     continue
                 path = os.path.join(base, os.fsdecode(name)) if name else base
                 changed.add(path)
+                if not mask & IN_ISDIR:
+                    if mask & IN_MODIFY:
+                        self.writing.add(path)
+                    if mask & (IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM):
+                        self.writing.discard(path)
                 new_dir = mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO)
                 if new_dir and os.path.basename(path) not in self.skip_dirs:
                     changed.update(self.add_tree(path))
@@ -100,10 +109,11 @@ class Inotify:
 async def watch_forever(
     roots: list[Path],
     skip_dirs: Collection[str],
-    on_paths: Callable[[set[str]], None],
+    on_paths: Callable[[set[str], frozenset[str]], None],
     ready: asyncio.Event,
 ) -> None:
-    """Call `on_paths` with each batch of changed paths until cancelled."""
+    """Call `on_paths` with each batch of changed paths, and the files still
+    being written (modified, not closed yet), until cancelled."""
     notify = Inotify(skip_dirs)
     loop = asyncio.get_running_loop()
     try:
@@ -114,7 +124,7 @@ async def watch_forever(
         def readable() -> None:
             changed = notify.read()
             if changed:
-                on_paths(changed)
+                on_paths(changed, frozenset(notify.writing))
 
         loop.add_reader(notify.fd, readable)
         ready.set()

@@ -5,7 +5,11 @@ fd read from the event loop (`devenv.engine.inotify`: no polling, each change
 seen at once), elsewhere `watchfiles.awatch` (batches every `step_ms`).
 Changes are collected until nothing new arrived for `quiet` seconds and then
 handed over, per unit, as paths relative to the project directory. (The engine
-passes quiet=0 and applies its own window per unit while restarting.)
+passes quiet=0 and applies its own window per unit while restarting.) With
+inotify, a change to a file still open for writing waits for its close, up to
+WRITE_WAIT: one save (truncate, write, close) often reaches devenv in two or
+three reads, and a handover, which has no quiet window, would otherwise start
+a second new instance for the rest of it.
 
 Ignored everywhere: .git, .hg, .svn, __pycache__, node_modules, .venv, .devenv,
 tool caches, *.pyc, and editor droppings (*.swp, *.swo, *.swx, *~, .#*, #*#,
@@ -23,6 +27,8 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+WRITE_WAIT = 0.05  # seconds a change to a file still being written may wait for its close
 
 IGNORE_DIRS = frozenset(
     {
@@ -138,6 +144,7 @@ class Watcher:
         self.backend = backend
         self.using = ""  # the backend in use once running
         self._pending: dict[str, set[str]] = {}
+        self._since = 0.0  # when the first pending change came
         self._timer: asyncio.TimerHandle | None = None
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -208,15 +215,23 @@ class Watcher:
         finally:
             pending.cancel()
 
-    def _collect(self, paths: set[str]) -> None:
+    def _collect(self, paths: set[str], writing: frozenset[str] = frozenset()) -> None:
         routed = route(self.specs, paths)
         if not routed:
             return
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            self._since = loop.time()
         for unit, changed in routed.items():
             self._pending.setdefault(unit, set()).update(changed)
+        delay = self.quiet
+        if any(writing.intersection(changed) for changed in self._pending.values()):
+            # a file is still being written: its close comes in a moment (and
+            # ends the wait), so one save is one change, not two or three
+            delay = max(delay, self._since + WRITE_WAIT - loop.time())
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(self.quiet, self._fire)
+        self._timer = loop.call_later(delay, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
