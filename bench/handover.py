@@ -44,6 +44,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -228,7 +229,7 @@ def relay_cost(requests: int) -> dict[str, float]:
         return results
 
 
-def reload_vs_cold(edits: int) -> dict[str, float]:
+def reload_vs_cold(edits: int) -> dict[str, Any]:
     """Edit -> new version answers (devenv, handover) against the app's cold boot."""
     reloads: list[float] = []
     boots: list[float] = []
@@ -289,6 +290,9 @@ def reload_vs_cold(edits: int) -> dict[str, float]:
         "difference_p50_ms": percentile(differences, 0.5) * 1000,
         "difference_p25_ms": percentile(differences, 0.25) * 1000,
         "difference_p75_ms": percentile(differences, 0.75) * 1000,
+        "pairs_ms": [
+            [round(r * 1000, 2), round(b * 1000, 2)] for r, b in zip(reloads, boots, strict=True)
+        ],
     }
 
 
