@@ -278,6 +278,9 @@ def reload_vs_cold(edits: int) -> dict[str, Any]:
             )
             boots.append(time.perf_counter() - began)
             group.stop(proc)
+        # every line of starts.log is an instance: devenv's first, one per
+        # edit (more when one save was taken for two changes), the cold boots
+        instances = count_lines(root / "starts.log") - 1 - len(boots)
     # Each reload is compared with the cold boot measured right after it: this
     # machine's speed drifts by tens of ms over a run, more than the difference
     # measured, and a pair shares its moment.
@@ -290,6 +293,7 @@ def reload_vs_cold(edits: int) -> dict[str, Any]:
         "difference_p50_ms": percentile(differences, 0.5) * 1000,
         "difference_p25_ms": percentile(differences, 0.25) * 1000,
         "difference_p75_ms": percentile(differences, 0.75) * 1000,
+        "devenv_instances_per_edit": instances / max(1, edits),
         "pairs_ms": [
             [round(r * 1000, 2), round(b * 1000, 2)] for r, b in zip(reloads, boots, strict=True)
         ],
@@ -380,6 +384,7 @@ def main() -> int:
             f"p25 {cold['difference_p25_ms']:.1f}, p50 {cold['difference_p50_ms']:.1f}, "
             f"p75 {cold['difference_p75_ms']:.1f} ms"
         )
+        print(f"new instances per edit: {cold['devenv_instances_per_edit']:.2f}")
         within = cold["difference_p50_ms"] <= 15
         print(f"reload within 15 ms of a cold boot: {'ok' if within else 'MISSED'}")
     print(f"(load {before} -> {load_average()})")
