@@ -36,6 +36,7 @@ import http.server, os, signal, socket, sys, threading, time
 VERSION = open("version").read().strip()
 if VERSION == "broken":
     sys.exit(3)
+print("booting", VERSION, flush=True)
 time.sleep(0.3)  # a boot that takes a moment
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
@@ -153,25 +154,6 @@ async def test_no_request_fails_during_a_reload(tmp_path: Path, mode: str) -> No
         get(port)  # the port is let go at the end
 
 
-LATE_LISTENER = """
-import http.server, os, signal, threading, time
-VERSION = open("version").read().strip()
-print("booting", VERSION, flush=True)  # what its readiness check waits for
-if VERSION != "v1":
-    time.sleep(0.6)  # ... well before it listens
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"
-    def do_GET(self):
-        body = f"{VERSION} {os.getpid()}".encode()
-        self.send_response(200); self.send_header("Content-Length", str(len(body)))
-        self.end_headers(); self.wfile.write(body)
-    def log_message(self, *args): pass
-server = http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
-signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-server.serve_forever()
-"""
-
-
 async def test_connections_go_to_a_new_instance_only_once_it_listens(tmp_path: Path) -> None:
     """A readiness check that passes before the program listens (a log line, a
     command) must not send the relay's connections to a port nobody takes; and
@@ -180,7 +162,7 @@ async def test_connections_go_to_a_new_instance_only_once_it_listens(tmp_path: P
 
     from devenv.events import ProbeResult
 
-    (tmp_path / "server.py").write_text(LATE_LISTENER)
+    (tmp_path / "server.py").write_text(SERVER)  # says "booting" 0.3 s before it listens
     (tmp_path / "version").write_text("v1")
     port = free_port()
     web = service(
