@@ -6,9 +6,12 @@ over from a good one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import sys
 import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,7 +29,7 @@ from engine_support import (
 
 from devenv.config.model import ReadyProbe
 from devenv.engine.supervisor import Engine
-from devenv.events import UnitState
+from devenv.events import ProbeResult, UnitState
 
 S = UnitState
 PY = sys.executable
@@ -91,16 +94,24 @@ class Load:
         self._stop = True
 
 
-@pytest.mark.parametrize("mode", ["proxy", "socket"])
-async def test_no_request_fails_during_a_reload(tmp_path: Path, mode: str) -> None:
+@contextlib.asynccontextmanager
+async def steady_load(port: int) -> AsyncIterator[Load]:
+    """A Load on `port` from a thread (the relay runs on this loop) while the
+    block runs."""
+    load = Load(port)
+    runner = asyncio.get_running_loop().run_in_executor(None, load.run)
+    try:
+        yield load
+    finally:
+        load.stop()
+        await runner
+
+
+def handover_engine(tmp_path: Path, port: int, ready: ReadyProbe, mode: str) -> Engine:
+    """An engine for SERVER (in tmp_path, reading `version`) as service web, with
+    `x-devenv.handover: mode`, watching `version`."""
     (tmp_path / "server.py").write_text(SERVER)
     (tmp_path / "version").write_text("v1")
-    port = free_port()
-    ready = (
-        ReadyProbe("log", "^serving", interval=0.02)
-        if mode == "socket"
-        else ReadyProbe("http", f"http://127.0.0.1:{port}/", interval=0.02)
-    )
     web = service(
         "web",
         f"{PY} server.py",
@@ -110,10 +121,19 @@ async def test_no_request_fails_during_a_reload(tmp_path: Path, mode: str) -> No
         watch=(tmp_path / "version",),
     )
     assert web.local is not None
-    from dataclasses import replace
-
     web = replace(web, local=replace(web.local, handover=mode))  # type: ignore[arg-type]
-    engine = Engine(make_stack(tmp_path, web), fast_options(tmp_path, stop_grace=2.0))
+    return Engine(make_stack(tmp_path, web), fast_options(tmp_path, stop_grace=2.0))
+
+
+@pytest.mark.parametrize("mode", ["proxy", "socket"])
+async def test_no_request_fails_during_a_reload(tmp_path: Path, mode: str) -> None:
+    port = free_port()
+    ready = (
+        ReadyProbe("log", "^serving", interval=0.02)
+        if mode == "socket"
+        else ReadyProbe("http", f"http://127.0.0.1:{port}/", interval=0.02)
+    )
+    engine = handover_engine(tmp_path, port, ready, mode)
     rec = Recorder(engine)
     try:
         await engine.start()
@@ -121,9 +141,7 @@ async def test_no_request_fails_during_a_reload(tmp_path: Path, mode: str) -> No
         await asyncio.wait_for(engine.watcher_ready(), 5)
         # (the relay runs on this loop: requests come from threads)
         assert (await asyncio.to_thread(get, port)).startswith("v1 ")
-        load = Load(port)
-        runner = asyncio.get_running_loop().run_in_executor(None, load.run)
-        try:
+        async with steady_load(port) as load:
             await asyncio.sleep(0.3)
             for version in ("v2", "v3"):
                 (tmp_path / "version").write_text(version)
@@ -140,9 +158,6 @@ async def test_no_request_fails_during_a_reload(tmp_path: Path, mode: str) -> No
                 "the broken instance refused",
             )
             await asyncio.sleep(0.3)
-        finally:
-            load.stop()
-            await runner
         assert load.failures == [], load.failures[:5]
         assert len(load.answers) > 50
         assert load.answers[-1].startswith("v3 ")  # the good one still serves
@@ -158,24 +173,9 @@ async def test_connections_go_to_a_new_instance_only_once_it_listens(tmp_path: P
     """A readiness check that passes before the program listens (a log line, a
     command) must not send the relay's connections to a port nobody takes; and
     once the switch is made, the new instance is not checked again at once."""
-    from dataclasses import replace
-
-    from devenv.events import ProbeResult
-
-    (tmp_path / "server.py").write_text(SERVER)  # says "booting" 0.3 s before it listens
-    (tmp_path / "version").write_text("v1")
     port = free_port()
-    web = service(
-        "web",
-        f"{PY} server.py",
-        tmp_path,
-        ports=(port,),
-        ready=ReadyProbe("log", "^booting", interval=0.02),
-        watch=(tmp_path / "version",),
-    )
-    assert web.local is not None
-    web = replace(web, local=replace(web.local, handover="proxy"))  # type: ignore[arg-type]
-    engine = Engine(make_stack(tmp_path, web), fast_options(tmp_path, stop_grace=2.0))
+    # SERVER says "booting" 0.3 s before it listens
+    engine = handover_engine(tmp_path, port, ReadyProbe("log", "^booting", interval=0.02), "proxy")
     rec = Recorder(engine)
     try:
         await engine.start()
@@ -186,9 +186,7 @@ async def test_connections_go_to_a_new_instance_only_once_it_listens(tmp_path: P
             if await asyncio.to_thread(port_answers, port):
                 break
             await asyncio.sleep(0.02)
-        load = Load(port)
-        runner = asyncio.get_running_loop().run_in_executor(None, load.run)
-        try:
+        async with steady_load(port) as load:
             await asyncio.sleep(0.2)
             probed_before = len([e for e in rec.events if isinstance(e, ProbeResult)])
             (tmp_path / "version").write_text("v2")
@@ -198,9 +196,6 @@ async def test_connections_go_to_a_new_instance_only_once_it_listens(tmp_path: P
                 "v2 answers",
             )
             await asyncio.sleep(0.3)
-        finally:
-            load.stop()
-            await runner
         assert load.failures == [], load.failures[:5]
         probed_after = [e for e in rec.events if isinstance(e, ProbeResult)][probed_before:]
         assert probed_after == []  # its readiness was checked just before the switch
