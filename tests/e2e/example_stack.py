@@ -139,12 +139,18 @@ def remove_project(docker_client: Any, project: str) -> None:
 STATE_LINE = re.compile(r"^(\S+)\s+\| -- (\w[\w ]*?)(?::|$)")
 
 
-def devenv_init(copy: Path, compose: list[str], env: dict[str, object]) -> None:
-    """`devenv init` in the copy, as the README says, then this test's values
-    appended to the .env it wrote."""
+def devenv_init(
+    copy: Path,
+    compose: list[str],
+    env: dict[str, object],
+    environ: dict[str, str] | None = None,
+) -> None:
+    """`devenv init` in the copy (in `environ`, default this process's), as the
+    README says, then this test's values appended to the .env it wrote."""
     init = subprocess.run(
         [sys.executable, "-m", "devenv", *compose, "init"],
         cwd=copy,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=60,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import TEST_LABELS
-from example_stack import alive, http, processes_under, until
+from example_stack import alive, devenv_init, http, processes_under, until
 from hostports import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -50,20 +50,14 @@ def demo(tmp_path: Path, docker_client: Any) -> Iterator[tuple[Path, str, int]]:
 def test_new_developer_flow(demo: tuple[Path, str, int], docker_client: Any) -> None:
     copy, project, api_port = demo
     env = {**os.environ, "DEVENV_EXTRA_LABELS": TEST_LABELS}
-    init = subprocess.run(
-        [sys.executable, "-m", "devenv", "init"],
-        cwd=copy,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert init.returncode == 0, init.stderr
-    with (copy / ".env").open("a") as f:
-        f.write(
-            f"COMPOSE_PROJECT_NAME={project}\nPOSTGRES_PORT={free_port()}\n"
-            f"REDIS_PORT={free_port()}\nAPI_PORT={api_port}\nPYTHON={sys.executable}\n"
-        )
+    values = {
+        "COMPOSE_PROJECT_NAME": project,
+        "POSTGRES_PORT": free_port(),
+        "REDIS_PORT": free_port(),
+        "API_PORT": api_port,
+        "PYTHON": sys.executable,
+    }
+    devenv_init(copy, [], values, environ=env)
 
     log_path = copy / "devenv.log"
     with log_path.open("wb") as log:
